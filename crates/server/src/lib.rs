@@ -1,0 +1,1 @@
+//! Municipal sync server (issue 3).
