@@ -294,9 +294,11 @@ mod tests {
 
     #[test]
     fn fields_and_types_are_checked() {
-        assert!(change(EntityKind::Household, "address", json!("Dorpsstraat 1"))
-            .check()
-            .is_ok());
+        assert!(
+            change(EntityKind::Household, "address", json!("Dorpsstraat 1"))
+                .check()
+                .is_ok()
+        );
         assert!(matches!(
             change(EntityKind::Household, "address", json!(12)).check(),
             Err(ChangeError::WrongType { .. })

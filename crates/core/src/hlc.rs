@@ -139,7 +139,9 @@ pub struct Clock {
 
 impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Clock").field("device", &self.device).finish()
+        f.debug_struct("Clock")
+            .field("device", &self.device)
+            .finish()
     }
 }
 

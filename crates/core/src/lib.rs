@@ -11,7 +11,7 @@ pub mod hlc;
 pub mod ids;
 pub mod template;
 
-pub use change::{Change, EntityKind};
+pub use change::{Change, ChangeError, EntityKind};
 pub use domain::*;
 pub use hlc::{Clock, Hlc, SystemTime, TimeSource};
 pub use ids::*;

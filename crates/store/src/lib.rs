@@ -1,1 +1,220 @@
+//! voordeur-store: the device database.
+//!
+//! One SQLite file (built from SQLCipher, so it can be encrypted at rest) holds the
+//! records this device may see, the version of every field, and the outbox of local
+//! changes that the server has not acknowledged yet. Every write goes through
+//! [`Store::commit`], which applies the changes and appends them to the outbox in one
+//! transaction, with `synchronous=FULL`: once a write returns, it survives a crash.
+//! Pulled changes go through the same apply code, without the outbox.
 
+mod apply;
+mod error;
+mod export;
+mod ops;
+mod queries;
+
+pub use error::StoreError;
+pub use ops::{NewFollowUp, NewHousehold, NewResident, NewSignal};
+pub use queries::{HouseholdDetail, TemplateSummary};
+
+use include_dir::{include_dir, Dir};
+use rusqlite::{Connection, OptionalExtension};
+use rusqlite_migration::Migrations;
+use std::path::Path;
+use std::sync::LazyLock;
+use voordeur_core::{Clock, DeviceId, Hlc, SystemTime, TimeSource, UserId};
+
+static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../migrations/device");
+
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    // The directory is embedded at compile time; a malformed one fails the
+    // `migrations_are_valid` test before it can ship.
+    Migrations::from_directory(&MIGRATIONS_DIR).unwrap_or_else(|_| Migrations::new(vec![]))
+});
+
+/// The file name of the device database inside a device folder.
+pub const DB_FILE: &str = "voordeur.db";
+
+/// The device database and the clock of this device.
+pub struct Store {
+    conn: Connection,
+    clock: Clock,
+    device: DeviceId,
+    user: Option<UserId>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("device", &self.device)
+            .finish()
+    }
+}
+
+/// Open a connection with the pragmas every connection must have: the key first (when
+/// the database is encrypted), then WAL, `synchronous=FULL` and foreign keys.
+fn connect(path: &Path, key: Option<&str>) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    if let Some(key) = key {
+        conn.pragma_update(None, "key", key)?;
+    }
+    // Reading the schema fails here, not later, when the key is wrong.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .map_err(|_| StoreError::Locked)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Open (or create) the device database at `path`, encrypted with `key` when given.
+    pub fn open(path: &Path, key: Option<&str>) -> Result<Store, StoreError> {
+        Self::open_with_time(path, key, Box::new(SystemTime))
+    }
+
+    /// Open with a chosen time source (tests use a fake clock).
+    pub fn open_with_time(
+        path: &Path,
+        key: Option<&str>,
+        time: Box<dyn TimeSource>,
+    ) -> Result<Store, StoreError> {
+        let mut conn = connect(path, key)?;
+        MIGRATIONS.to_latest(&mut conn)?;
+        let device = match meta_get(&conn, "device_id")? {
+            Some(id) => id.parse().map_err(|_| StoreError::Corrupt("device id"))?,
+            None => {
+                let id = DeviceId::new();
+                meta_set(&conn, "device_id", &id.to_string())?;
+                id
+            }
+        };
+        let user = meta_get(&conn, "user_id")?.and_then(|u| u.parse().ok());
+        let last: Option<String> =
+            conn.query_row("SELECT max(hlc) FROM field_versions", [], |r| r.get(0))?;
+        let last = last.and_then(|s| s.parse::<Hlc>().ok());
+        let clock = Clock::resume(device, time, last);
+        Ok(Store {
+            conn,
+            clock,
+            device,
+            user,
+        })
+    }
+
+    /// Open the database of a device folder (`DIR/voordeur.db`), creating the folder.
+    pub fn open_dir(dir: &Path, key: Option<&str>) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))?;
+        Self::open(&dir.join(DB_FILE), key)
+    }
+
+    pub fn device_id(&self) -> DeviceId {
+        self.device
+    }
+
+    pub fn user_id(&self) -> Option<UserId> {
+        self.user
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Record who uses this device (set at enrolment); new records carry it as author.
+    pub fn set_user(&mut self, user: UserId) -> Result<(), StoreError> {
+        meta_set(&self.conn, "user_id", &user.to_string())?;
+        self.user = Some(user);
+        Ok(())
+    }
+
+    /// A device-local setting (server address, sync cursor, …), never synced.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        meta_get(&self.conn, key)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        meta_set(&self.conn, key, value)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// Direct access for benchmarks and tests of the physical reference.
+    #[doc(hidden)]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM device_meta WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO device_meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(!MIGRATIONS_DIR.dirs().collect::<Vec<_>>().is_empty());
+        let m = Migrations::from_directory(&MIGRATIONS_DIR).expect("migrations load");
+        m.validate().expect("migrations validate");
+    }
+
+    #[test]
+    fn pragmas_are_set_and_device_id_is_stable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = Store::open_dir(dir.path(), None).expect("open");
+        let id = first.device_id();
+        let sync: i64 = first
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma");
+        let fk: i64 = first
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .expect("pragma");
+        let mode: String = first
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!((sync, fk, mode.as_str()), (2, 1, "wal"));
+        drop(first);
+        let again = Store::open_dir(dir.path(), None).expect("reopen");
+        assert_eq!(again.device_id(), id);
+    }
+
+    #[test]
+    fn an_encrypted_database_needs_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(DB_FILE);
+        let store = Store::open(&path, Some("geheim")).expect("create encrypted");
+        drop(store);
+        let raw = std::fs::read(&path).expect("read file");
+        assert!(!raw.starts_with(b"SQLite format 3"));
+        assert!(matches!(
+            Store::open(&path, Some("fout")),
+            Err(StoreError::Locked)
+        ));
+        assert!(matches!(Store::open(&path, None), Err(StoreError::Locked)));
+        assert!(Store::open(&path, Some("geheim")).is_ok());
+    }
+}

@@ -1,0 +1,236 @@
+//! Applying a [`Change`] to the record tables: one code path for local writes and for
+//! changes pulled from the server.
+//!
+//! A field takes a change only when the change's clock is later than the clock of the
+//! write that set it (last writer wins, per field); a change applied before is a no-op.
+//! Table and column names come from the field whitelist in voordeur-core, never from
+//! input, so building the SQL text here is safe.
+
+use crate::StoreError;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use voordeur_core::change::{FieldType, ANSWER_PREFIX};
+use voordeur_core::{Change, ChecklistTemplate, EntityKind, Hlc};
+
+pub(crate) fn table_of(entity: EntityKind) -> &'static str {
+    match entity {
+        EntityKind::Household => "households",
+        EntityKind::Resident => "residents",
+        EntityKind::Template => "templates",
+        EntityKind::Visit => "visits",
+        EntityKind::Note => "notes",
+        EntityKind::Signal => "signals",
+        EntityKind::FollowUp => "follow_ups",
+        EntityKind::Review => "reviews",
+        EntityKind::Conflict => "conflicts",
+    }
+}
+
+fn to_sql(ty: FieldType, v: &Value) -> SqlValue {
+    match (ty, v) {
+        (_, Value::Null) => SqlValue::Null,
+        (FieldType::Json, v) => SqlValue::Text(v.to_string()),
+        (_, Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+        (_, Value::Number(n)) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .or_else(|| n.as_f64().map(SqlValue::Real))
+            .unwrap_or(SqlValue::Null),
+        (_, Value::String(s)) => SqlValue::Text(s.clone()),
+        (_, other) => SqlValue::Text(other.to_string()),
+    }
+}
+
+/// The clock of the write that set a field, if any.
+pub(crate) fn field_version(
+    conn: &Connection,
+    entity: EntityKind,
+    record: &str,
+    field: &str,
+) -> Result<Option<(Hlc, String)>, StoreError> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT hlc, change_id FROM field_versions
+             WHERE entity = ?1 AND record_id = ?2 AND field = ?3",
+        )?
+        .query_row(params![entity.as_str(), record, field], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((hlc, id)) => Ok(Some((
+            hlc.parse()
+                .map_err(|_| StoreError::Corrupt("field clock"))?,
+            id,
+        ))),
+    }
+}
+
+/// Households whose search text must be rebuilt after a batch of changes.
+#[derive(Default)]
+pub(crate) struct Touched {
+    pub households: BTreeSet<String>,
+}
+
+/// Apply one change if it wins its field. Returns whether it was applied.
+pub(crate) fn apply_change(
+    conn: &Connection,
+    change: &Change,
+    touched: &mut Touched,
+) -> Result<bool, StoreError> {
+    change.check()?;
+    let record = change.record.to_string();
+    if let Some((current, id)) = field_version(conn, change.entity, &record, &change.field)? {
+        if id == change.id.to_string() || current >= change.hlc {
+            return Ok(false);
+        }
+    }
+    write_field(conn, change, &record, touched)?;
+    conn.prepare_cached(
+        "INSERT INTO field_versions(entity, record_id, field, hlc, change_id)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(entity, record_id, field)
+         DO UPDATE SET hlc = excluded.hlc, change_id = excluded.change_id",
+    )?
+    .execute(params![
+        change.entity.as_str(),
+        record,
+        change.field,
+        change.hlc.to_string(),
+        change.id.to_string()
+    ])?;
+    Ok(true)
+}
+
+fn ensure_row(conn: &Connection, table: &str, record: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO {table}(id) VALUES (?1) ON CONFLICT(id) DO NOTHING"
+    ))?
+    .execute([record])?;
+    Ok(())
+}
+
+fn write_field(
+    conn: &Connection,
+    change: &Change,
+    record: &str,
+    touched: &mut Touched,
+) -> Result<(), StoreError> {
+    let table = table_of(change.entity);
+    ensure_row(conn, table, record)?;
+    if change.entity == EntityKind::Visit {
+        if let Some(item) = change.field.strip_prefix(ANSWER_PREFIX) {
+            if change.value.is_null() {
+                conn.prepare_cached("DELETE FROM answers WHERE visit_id = ?1 AND item = ?2")?
+                    .execute(params![record, item])?;
+            } else {
+                conn.prepare_cached(
+                    "INSERT INTO answers(visit_id, item, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(visit_id, item) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![record, item, change.value.to_string()])?;
+            }
+            return Ok(());
+        }
+    }
+    if change.entity == EntityKind::Template && change.field == "body" {
+        let t: ChecklistTemplate = serde_json::from_value(change.value.clone())
+            .map_err(|e| StoreError::Invalid(format!("template body: {e}")))?;
+        conn.prepare_cached(
+            "UPDATE templates SET template_id = ?2, version = ?3, status = ?4,
+                    name_nl = ?5, name_en = ?6, body = ?7 WHERE id = ?1",
+        )?
+        .execute(params![
+            record,
+            t.id.to_string(),
+            t.version,
+            serde_json::to_value(t.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from)),
+            t.name.nl,
+            t.name.en,
+            change.value.to_string()
+        ])?;
+        return Ok(());
+    }
+    let ty = change
+        .entity
+        .field_type(&change.field)
+        .ok_or(StoreError::Corrupt("unchecked field"))?;
+    // Quote the column: `values` is an SQL keyword.
+    let column = &change.field;
+    if change.entity == EntityKind::Resident {
+        if let Some(old) = household_of_resident(conn, record)? {
+            touched.households.insert(old);
+        }
+    }
+    conn.prepare_cached(&format!(
+        "UPDATE {table} SET \"{column}\" = ?1 WHERE id = ?2"
+    ))?
+    .execute(params![to_sql(ty, &change.value), record])?;
+    match change.entity {
+        EntityKind::Household => {
+            touched.households.insert(record.to_string());
+        }
+        EntityKind::Resident => {
+            if let Some(new) = household_of_resident(conn, record)? {
+                touched.households.insert(new);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn household_of_resident(conn: &Connection, record: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT household_id FROM residents WHERE id = ?1")?
+        .query_row([record], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// Rebuild the search text of the touched households.
+pub(crate) fn refresh_search(conn: &Connection, touched: &Touched) -> Result<(), StoreError> {
+    for id in &touched.households {
+        let row: Option<(i64, Option<String>, Option<String>, Option<String>, bool)> = conn
+            .prepare_cached(
+                "SELECT rowid, address, postcode, city, deleted FROM households WHERE id = ?1",
+            )?
+            .query_row([id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()?;
+        let Some((rowid, address, postcode, city, deleted)) = row else {
+            continue;
+        };
+        conn.prepare_cached("DELETE FROM household_search WHERE rowid = ?1")?
+            .execute([rowid])?;
+        if deleted {
+            continue;
+        }
+        let mut names: Vec<String> = Vec::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT name FROM residents WHERE household_id = ?1 AND deleted = 0 AND name IS NOT NULL",
+        )?;
+        for name in stmt.query_map([id], |r| r.get::<_, String>(0))? {
+            names.push(name?);
+        }
+        let postcode = postcode.unwrap_or_default();
+        let body = format!(
+            "{} | {} | {} | {} | {}",
+            address.unwrap_or_default(),
+            postcode,
+            postcode.replace(' ', ""),
+            city.unwrap_or_default(),
+            names.join(" | ")
+        )
+        .to_lowercase();
+        conn.prepare_cached("INSERT INTO household_search(rowid, body) VALUES (?1, ?2)")?
+            .execute(params![rowid, body])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! A deterministic dump of the whole synced state, for comparing devices: every
+//! record table, the answers and the field versions, rows sorted by key, object keys
+//! sorted, JSON values parsed. Device-local data (outbox, settings, search index) is
+//! left out, so two devices that hold the same records export the same bytes.
+
+use crate::{Store, StoreError};
+use rusqlite::types::ValueRef;
+use serde_json::{Map, Value};
+
+const TABLES: &[(&str, &str)] = &[
+    ("households", "id"),
+    ("residents", "id"),
+    ("templates", "id"),
+    ("visits", "id"),
+    ("answers", "visit_id, item"),
+    ("notes", "id"),
+    ("signals", "id"),
+    ("follow_ups", "id"),
+    ("reviews", "id"),
+    ("conflicts", "id"),
+    ("field_versions", "entity, record_id, field"),
+];
+
+/// Columns that hold JSON text and are exported as JSON values.
+const JSON_COLUMNS: &[(&str, &str)] = &[
+    ("answers", "value"),
+    ("templates", "body"),
+    ("reviews", "comments"),
+    ("conflicts", "values"),
+];
+
+impl Store {
+    /// The whole state as one JSON value with a stable shape and order.
+    pub fn export(&self) -> Result<Value, StoreError> {
+        let mut out = Map::new();
+        for (table, order) in TABLES {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
+            let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+            let mut rows = stmt.query([])?;
+            let mut list = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut obj = Map::new();
+                for (i, name) in names.iter().enumerate() {
+                    let v = match row.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(n) => Value::from(n),
+                        ValueRef::Real(f) => Value::from(f),
+                        ValueRef::Text(t) => {
+                            let s = String::from_utf8_lossy(t).into_owned();
+                            if JSON_COLUMNS.contains(&(table, name.as_str())) {
+                                serde_json::from_str(&s).unwrap_or(Value::String(s))
+                            } else {
+                                Value::String(s)
+                            }
+                        }
+                        ValueRef::Blob(b) => Value::from(b.to_vec()),
+                    };
+                    obj.insert(name.clone(), v);
+                }
+                list.push(Value::Object(obj));
+            }
+            out.insert((*table).to_string(), Value::Array(list));
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// The export as pretty, stable JSON text.
+    pub fn export_json(&self) -> Result<String, StoreError> {
+        serde_json::to_string_pretty(&self.export()?)
+            .map_err(|e| StoreError::Invalid(e.to_string()))
+    }
+}
