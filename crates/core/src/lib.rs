@@ -9,6 +9,8 @@ pub mod change;
 pub mod domain;
 pub mod hlc;
 pub mod ids;
+pub mod merge;
+pub mod protocol;
 pub mod template;
 
 pub use change::{Change, ChangeError, EntityKind};

@@ -1,0 +1,94 @@
+//! Wire types of the sync protocol (JSON over HTTPS, gzip bodies). Field names here are
+//! the protocol: change them only with a new [`PROTOCOL_VERSION`].
+
+use crate::change::Change;
+use crate::domain::Role;
+use crate::hlc::Hlc;
+use crate::ids::{ChangeId, DeviceId, TeamId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks. Sent on every request in [`PROTOCOL_HEADER`];
+/// a server that speaks another answers 426 "update required".
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_HEADER: &str = "voordeur-protocol";
+
+/// The most changes one push or pull batch may carry.
+pub const MAX_BATCH: usize = 2_000;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    pub code: String,
+    /// The id this device made for itself; its clock and changes carry it.
+    pub device_id: DeviceId,
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserInfo {
+    pub id: UserId,
+    pub name: String,
+    pub role: Role,
+    pub team_id: Option<TeamId>,
+    pub team_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolResponse {
+    /// Bearer token of this device; shown once, stored on the device.
+    pub token: String,
+    pub device_id: DeviceId,
+    pub user: UserInfo,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub changes: Vec<Change>,
+}
+
+/// A change the server holds (now or from an earlier push of the same id). `hlc` is the
+/// clock the server stored it with: different from the device's when the device's clock
+/// was too far ahead (see `voordeur_core::merge::MAX_CLOCK_AHEAD_MS`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accepted {
+    pub id: ChangeId,
+    pub hlc: Hlc,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rejected {
+    pub id: ChangeId,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushResponse {
+    pub accepted: Vec<Accepted>,
+    pub rejected: Vec<Rejected>,
+    /// Conflicts this push opened or added to.
+    pub conflicts: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullResponse {
+    pub changes: Vec<Change>,
+    /// Pass as `since` next time: every change up to here has been served.
+    pub cursor: u64,
+    /// More changes wait beyond `cursor`.
+    pub more: bool,
+}
+
+/// Every error answer: a stable code and a short message for people.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
