@@ -215,3 +215,16 @@ pub struct Conflict {
     pub values: Vec<ConflictValue>,
     pub status: ConflictStatus,
 }
+
+/// Normalise a Dutch postcode to `1234 AB`; `None` when it is not one.
+pub fn normalise_postcode(input: &str) -> Option<String> {
+    let compact: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.len() != 6 || !compact.is_ascii() {
+        return None;
+    }
+    let (digits, letters) = compact.split_at(4);
+    let ok = digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0')
+        && letters.chars().all(|c| c.is_ascii_alphabetic());
+    ok.then(|| format!("{digits} {}", letters.to_uppercase()))
+}

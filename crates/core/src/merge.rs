@@ -159,7 +159,10 @@ mod tests {
         let (a, b) = (DeviceId::new(), DeviceId::new());
         let first = change("author_id", json!(null), hlc(10, a), None);
         let next = change("author_id", json!(null), hlc(20, b), Some(first.hlc));
-        assert_eq!(decide(Some(&state(&first)), &next, |_| None), Decision::Apply);
+        assert_eq!(
+            decide(Some(&state(&first)), &next, |_| None),
+            Decision::Apply
+        );
         assert_eq!(decide(None, &next, |_| None), Decision::Apply);
         assert_eq!(decide(Some(&state(&next)), &next, |_| None), Decision::Keep);
     }

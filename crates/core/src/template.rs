@@ -383,7 +383,19 @@ pub enum TemplateError {
 /// The answers of one visit, keyed by item id.
 pub type Answers = BTreeMap<String, Value>;
 
+/// Namespace for template record ids: one synced record per (template, version).
+const TEMPLATE_NS: uuid::Uuid = uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_766f_6f72_6475);
+
+/// The id of the synced record that holds one published version of a template.
+pub fn template_record_id(id: TemplateId, version: u32) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&TEMPLATE_NS, format!("{id}:{version}").as_bytes())
+}
+
 impl ChecklistTemplate {
+    pub fn record_id(&self) -> uuid::Uuid {
+        template_record_id(self.id, self.version)
+    }
+
     pub fn from_json(text: &str) -> Result<Self, TemplateError> {
         let t: ChecklistTemplate =
             serde_json::from_str(text).map_err(|e| TemplateError::Json(e.to_string()))?;

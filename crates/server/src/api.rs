@@ -1,0 +1,248 @@
+//! HTTP: `fn router(state) -> Router`, thin handlers over the engine and auth modules.
+//! Database work runs on the blocking pool; every request is authorised here by
+//! token, and by role and scope in the engine.
+
+use crate::auth::{self, Caller};
+use crate::db::Database;
+use crate::engine;
+use crate::error::{error_response, ServerError};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use voordeur_core::protocol::*;
+use voordeur_core::Clock;
+
+/// The largest request body, after decompression.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<Database>,
+    pub clock: Arc<Clock>,
+}
+
+impl AppState {
+    pub fn now_ms(&self) -> i64 {
+        i64::try_from(self.clock.physical_ms()).unwrap_or(i64::MAX)
+    }
+
+    /// Run database work on the blocking pool, in one transaction.
+    async fn tx<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn crate::db::Sql, &Clock) -> Result<R, ServerError> + Send + 'static,
+    ) -> Result<R, ServerError> {
+        let db = self.db.clone();
+        let clock = self.clock.clone();
+        tokio::task::spawn_blocking(move || db.tx(|t| f(t, &clock)))
+            .await
+            .map_err(|e| ServerError::Db(format!("worker failed: {e}")))?
+    }
+}
+
+/// JSON body whose rejections are our 4xx JSON errors.
+pub struct WireJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WireJson<T> {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(WireJson(v)),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("request body over {MAX_BODY} bytes"),
+                ))
+            }
+            Err(e) => Err(error_response(e.status(), "bad_request", e.body_text())),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = ServerError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state: AppState = axum::extract::FromRef::from_ref(state);
+        let token = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+            .ok_or(ServerError::Unauthorized("missing device token"))?;
+        state.tx(move |t, _| auth::authenticate(t, &token)).await
+    }
+}
+
+async fn require_protocol(headers: HeaderMap, req: Request, next: Next) -> Response {
+    let version = headers
+        .get(PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    if version != Some(PROTOCOL_VERSION) {
+        return ServerError::UpdateRequired.into_response();
+    }
+    next.run(req).await
+}
+
+fn origin(headers: &HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("direct")
+        .chars()
+        .take(64)
+        .collect()
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "protocol": PROTOCOL_VERSION }))
+}
+
+async fn openapi() -> Response {
+    (
+        [("content-type", "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+async fn enrol(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    WireJson(req): WireJson<EnrolRequest>,
+) -> Result<Json<EnrolResponse>, ServerError> {
+    let now = state.now_ms();
+    let origin = origin(&headers);
+    let result = state
+        .tx(move |t, _| auth::enrol(t, &req.code, req.device_id, req.device_name.as_deref(), now))
+        .await;
+    let (actor, outcome) = match &result {
+        Ok(r) => (r.user.name.clone(), "ok".to_string()),
+        Err(e) => ("anonymous".to_string(), e.code().to_string()),
+    };
+    let object = result
+        .as_ref()
+        .map(|r| r.device_id.to_string())
+        .unwrap_or_default();
+    state
+        .tx(move |t, _| auth::audit(t, now, &actor, "enrol", &object, &outcome, &origin))
+        .await?;
+    result.map(Json)
+}
+
+async fn me(caller: Caller) -> Json<UserInfo> {
+    Json(caller.user)
+}
+
+async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    WireJson(req): WireJson<PushRequest>,
+) -> Result<Json<PushResponse>, ServerError> {
+    let now = state.now_ms();
+    let origin = origin(&headers);
+    let resp = state
+        .tx(move |t, clock| {
+            let resp = engine::push(t, &caller, &req.changes, clock)?;
+            t.execute(
+                "UPDATE devices SET last_seen_ms = $1 WHERE id = $2",
+                &[now.into(), caller.device.to_string().into()],
+            )?;
+            auth::audit(
+                t,
+                now,
+                &caller.user.name,
+                "push",
+                &format!("device {} changes {}", caller.device, req.changes.len()),
+                &format!(
+                    "accepted {} rejected {}",
+                    resp.accepted.len(),
+                    resp.rejected.len()
+                ),
+                &origin,
+            )?;
+            Ok(resp)
+        })
+        .await?;
+    tracing::info!(
+        accepted = resp.accepted.len(),
+        rejected = resp.rejected.len(),
+        conflicts = resp.conflicts,
+        "push"
+    );
+    Ok(Json(resp))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullParams {
+    since: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn pull(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    params: Result<Query<PullParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PullResponse>, ServerError> {
+    let Query(params) = params.map_err(|e| ServerError::BadRequest(e.body_text()))?;
+    let now = state.now_ms();
+    let origin = origin(&headers);
+    let resp = state
+        .tx(move |t, _| {
+            let resp = engine::pull(t, &caller, params.since, params.limit.unwrap_or(MAX_BATCH))?;
+            auth::audit(
+                t,
+                now,
+                &caller.user.name,
+                "pull",
+                &format!("device {} since {}", caller.device, params.since),
+                &format!("served {}", resp.changes.len()),
+                &origin,
+            )?;
+            Ok(resp)
+        })
+        .await?;
+    Ok(Json(resp))
+}
+
+async fn not_found() -> ServerError {
+    ServerError::NotFound("no such endpoint".into())
+}
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/enrol", post(enrol))
+        .route("/me", get(me))
+        .route("/push", post(push))
+        .route("/pull", get(pull))
+        .layer(middleware::from_fn(require_protocol));
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(RequestDecompressionLayer::new())
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}

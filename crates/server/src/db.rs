@@ -1,0 +1,465 @@
+//! Storage behind one trait, [`Sql`], with two implementations chosen from the database
+//! URL: embedded SQLite (rusqlite) and PostgreSQL (the `postgres` crate). Everything
+//! above this module — the sync engine, auth, admin commands — is written once against
+//! `&mut dyn Sql` and runs the same SQL on both, so one story test suite covers both.
+//!
+//! SQL here uses `$1`-style placeholders, types TEXT and BIGINT only, and
+//! `INSERT … ON CONFLICT`, which both engines understand.
+
+use crate::error::ServerError;
+use include_dir::{include_dir, Dir};
+use postgres::types::Type;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+static SQLITE_MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../migrations/server/sqlite");
+static POSTGRES_MIGRATIONS: Dir =
+    include_dir!("$CARGO_MANIFEST_DIR/../../migrations/server/postgres");
+
+/// A value going into or coming out of a query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Val {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl Val {
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Val::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Val::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for Val {
+    fn from(s: &str) -> Val {
+        Val::Text(s.to_string())
+    }
+}
+impl From<String> for Val {
+    fn from(s: String) -> Val {
+        Val::Text(s)
+    }
+}
+impl From<i64> for Val {
+    fn from(n: i64) -> Val {
+        Val::Int(n)
+    }
+}
+impl<T: Into<Val>> From<Option<T>> for Val {
+    fn from(v: Option<T>) -> Val {
+        v.map_or(Val::Null, Into::into)
+    }
+}
+
+pub type Row = Vec<Val>;
+
+/// One open transaction. Dropped without `commit` by the caller's error path, it rolls
+/// back.
+pub trait Sql {
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, ServerError>;
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ServerError>;
+    /// Which engine: for the few statements that differ.
+    fn engine(&self) -> Engine;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+fn db_err(e: impl std::fmt::Display) -> ServerError {
+    ServerError::Db(e.to_string())
+}
+
+// ---------- SQLite ----------
+
+/// `$1` → `?1`: SQLite binds `?NNN` by number, whatever the order of appearance.
+fn sqlite_placeholders(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+struct SqliteTx<'a>(&'a rusqlite::Transaction<'a>);
+
+fn to_sqlite(v: &Val) -> rusqlite::types::Value {
+    match v {
+        Val::Null => rusqlite::types::Value::Null,
+        Val::Int(n) => rusqlite::types::Value::Integer(*n),
+        Val::Text(s) => rusqlite::types::Value::Text(s.clone()),
+    }
+}
+
+impl Sql for SqliteTx<'_> {
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, ServerError> {
+        let mut stmt = self
+            .0
+            .prepare_cached(&sqlite_placeholders(sql))
+            .map_err(db_err)?;
+        let n = stmt
+            .execute(rusqlite::params_from_iter(params.iter().map(to_sqlite)))
+            .map_err(db_err)?;
+        Ok(n as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ServerError> {
+        let mut stmt = self
+            .0
+            .prepare_cached(&sqlite_placeholders(sql))
+            .map_err(db_err)?;
+        let cols = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter().map(to_sqlite)))
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let mut r = Vec::with_capacity(cols);
+            for i in 0..cols {
+                r.push(match row.get_ref(i).map_err(db_err)? {
+                    rusqlite::types::ValueRef::Null => Val::Null,
+                    rusqlite::types::ValueRef::Integer(n) => Val::Int(n),
+                    rusqlite::types::ValueRef::Real(f) => Val::Int(f as i64),
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        Val::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                });
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn engine(&self) -> Engine {
+        Engine::Sqlite
+    }
+}
+
+pub struct SqliteDb {
+    conn: Mutex<rusqlite::Connection>,
+}
+
+impl SqliteDb {
+    fn open(path: &str) -> Result<SqliteDb, ServerError> {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(db_err)?;
+            }
+        }
+        let conn = rusqlite::Connection::open(path).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        // Acknowledged means durable: fsync on every commit.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteDb {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn tx<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Sql) -> Result<R, ServerError>,
+    ) -> Result<R, ServerError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let r = f(&mut SqliteTx(&tx))?;
+        tx.commit().map_err(db_err)?;
+        Ok(r)
+    }
+}
+
+// ---------- PostgreSQL ----------
+
+struct PgConn {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+struct PgTx<'a> {
+    tx: postgres::Transaction<'a>,
+    statements: &'a mut HashMap<String, postgres::Statement>,
+}
+
+impl PgTx<'_> {
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, ServerError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql).map_err(db_err)?;
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+/// Bind values by the parameter types PostgreSQL inferred (a NULL needs a type too).
+enum PgParam {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+impl PgParam {
+    fn as_sql(&self) -> &(dyn postgres::types::ToSql + Sync) {
+        match self {
+            PgParam::Int(v) => v,
+            PgParam::Text(v) => v,
+        }
+    }
+}
+
+fn pg_params(stmt: &postgres::Statement, params: &[Val]) -> Vec<PgParam> {
+    params
+        .iter()
+        .zip(stmt.params())
+        .map(|(v, ty)| {
+            let int = *ty == Type::INT8 || *ty == Type::INT4 || *ty == Type::INT2;
+            match (v, int) {
+                (Val::Null, true) => PgParam::Int(None),
+                (Val::Null, false) => PgParam::Text(None),
+                (Val::Int(n), true) => PgParam::Int(Some(*n)),
+                (Val::Int(n), false) => PgParam::Text(Some(n.to_string())),
+                (Val::Text(s), true) => PgParam::Int(s.parse().ok()),
+                (Val::Text(s), false) => PgParam::Text(Some(s.clone())),
+            }
+        })
+        .collect()
+}
+
+impl Sql for PgTx<'_> {
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, ServerError> {
+        let stmt = self.statement(sql)?;
+        let p = pg_params(&stmt, params);
+        let refs: Vec<_> = p.iter().map(PgParam::as_sql).collect();
+        self.tx.execute(&stmt, &refs).map_err(db_err)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ServerError> {
+        let stmt = self.statement(sql)?;
+        let p = pg_params(&stmt, params);
+        let refs: Vec<_> = p.iter().map(PgParam::as_sql).collect();
+        let rows = self.tx.query(&stmt, &refs).map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut r = Vec::with_capacity(row.len());
+            for (i, col) in row.columns().iter().enumerate() {
+                let ty = col.type_();
+                r.push(if *ty == Type::INT8 {
+                    row.try_get::<_, Option<i64>>(i)
+                        .map_err(db_err)?
+                        .map_or(Val::Null, Val::Int)
+                } else if *ty == Type::INT4 {
+                    row.try_get::<_, Option<i32>>(i)
+                        .map_err(db_err)?
+                        .map_or(Val::Null, |n| Val::Int(n.into()))
+                } else if *ty == Type::BOOL {
+                    row.try_get::<_, Option<bool>>(i)
+                        .map_err(db_err)?
+                        .map_or(Val::Null, |b| Val::Int(b.into()))
+                } else {
+                    row.try_get::<_, Option<String>>(i)
+                        .map_err(db_err)?
+                        .map_or(Val::Null, Val::Text)
+                });
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+}
+
+pub struct PgDb {
+    url: String,
+    pool: Mutex<Vec<PgConn>>,
+}
+
+impl PgDb {
+    fn connect(&self) -> Result<PgConn, ServerError> {
+        let client = postgres::Client::connect(&self.url, postgres::NoTls).map_err(db_err)?;
+        Ok(PgConn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn tx<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Sql) -> Result<R, ServerError>,
+    ) -> Result<R, ServerError> {
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match pooled {
+            Some(c) if !c.client.is_closed() => c,
+            _ => self.connect()?,
+        };
+        let result = {
+            let PgConn { client, statements } = &mut conn;
+            let tx = client.transaction().map_err(db_err)?;
+            let mut t = PgTx { tx, statements };
+            match f(&mut t) {
+                Ok(r) => t.tx.commit().map_err(db_err).map(|()| r),
+                Err(e) => Err(e),
+            }
+        };
+        if !conn.client.is_closed() {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < 16 {
+                pool.push(conn);
+            }
+        }
+        result
+    }
+}
+
+// ---------- choice by URL ----------
+
+/// The server's database, chosen once at start-up from its URL:
+/// `postgres://…` / `postgresql://…` for PostgreSQL, `sqlite://PATH` or a plain path
+/// for SQLite.
+pub enum Database {
+    Sqlite(SqliteDb),
+    Postgres(PgDb),
+}
+
+impl Database {
+    pub fn open(url: &str) -> Result<Database, ServerError> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Database::Postgres(PgDb {
+                url: url.to_string(),
+                pool: Mutex::new(Vec::new()),
+            })
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            Database::Sqlite(SqliteDb::open(path)?)
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Database::Sqlite(_) => Engine::Sqlite,
+            Database::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Run `f` in one transaction; commit when it returns Ok, roll back otherwise.
+    pub fn tx<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Sql) -> Result<R, ServerError>,
+    ) -> Result<R, ServerError> {
+        match self {
+            Database::Sqlite(db) => db.tx(f),
+            Database::Postgres(db) => db.tx(f),
+        }
+    }
+
+    /// Apply the embedded migrations not applied yet, in file-name order, each in its own
+    /// transaction with its version recorded.
+    fn migrate(&self) -> Result<(), ServerError> {
+        let dir = match self {
+            Database::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Database::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        let mut files: Vec<_> = dir.files().collect();
+        files.sort_by_key(|f| f.path().to_path_buf());
+        match self {
+            Database::Sqlite(db) => {
+                let conn = db.conn.lock().unwrap_or_else(|p| p.into_inner());
+                conn.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)",
+                )
+                .map_err(db_err)?;
+                for f in files {
+                    let version = f.path().to_string_lossy().into_owned();
+                    let done: i64 = conn
+                        .query_row(
+                            "SELECT count(*) FROM schema_migrations WHERE version = ?1",
+                            [&version],
+                            |r| r.get(0),
+                        )
+                        .map_err(db_err)?;
+                    if done == 0 {
+                        let sql = f.contents_utf8().unwrap_or_default();
+                        conn.execute_batch(&format!(
+                            "BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations VALUES ('{}'); COMMIT;",
+                            version.replace('\'', "''")
+                        ))
+                        .map_err(db_err)?;
+                    }
+                }
+            }
+            Database::Postgres(db) => {
+                let mut conn = db.connect()?;
+                // Several server processes may start at once: one migrates, others wait.
+                let mut tx = conn.client.transaction().map_err(db_err)?;
+                tx.batch_execute(
+                    "SELECT pg_advisory_xact_lock(7406); \
+                     CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)",
+                )
+                .map_err(db_err)?;
+                for f in files {
+                    let version = f.path().to_string_lossy().into_owned();
+                    let done: i64 = tx
+                        .query_one(
+                            "SELECT count(*) FROM schema_migrations WHERE version = $1",
+                            &[&version],
+                        )
+                        .map_err(db_err)?
+                        .get(0);
+                    if done == 0 {
+                        tx.batch_execute(f.contents_utf8().unwrap_or_default())
+                            .map_err(db_err)?;
+                        tx.execute("INSERT INTO schema_migrations VALUES ($1)", &[&version])
+                            .map_err(db_err)?;
+                    }
+                }
+                tx.commit().map_err(db_err)?;
+                db.pool.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_migrations_apply_once_and_the_audit_log_is_append_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = dir.path().join("s.db").to_string_lossy().into_owned();
+        let db = Database::open(&url).expect("open");
+        drop(db);
+        let db = Database::open(&url).expect("reopen is a no-op");
+        db.tx(|t| {
+            t.execute(
+                "INSERT INTO audit VALUES ($1, 'x', 'y', 'z', 'ok', 'test')",
+                &[Val::Int(1)],
+            )
+        })
+        .expect("append");
+        assert!(db.tx(|t| t.execute("DELETE FROM audit", &[])).is_err());
+        let n = db
+            .tx(|t| t.query("SELECT count(*) FROM audit", &[]))
+            .expect("count");
+        assert_eq!(n[0][0], Val::Int(1));
+    }
+}
