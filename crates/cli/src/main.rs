@@ -2,7 +2,10 @@
 //! — exactly the code the app runs — for scripting, support, tests and load simulation.
 //!
 //! Exit codes: 0 success, 2 bad input (one line on stderr naming what is wrong, the
-//! database untouched), 1 anything else (a damaged database, a full disk).
+//! database untouched; also: the device is not enrolled), 3 the server is not reachable
+//! (try again later; nothing is lost), 4 the server refused this device (revoked, or an
+//! enrolment code that is wrong, used or expired), 1 anything else (a damaged database,
+//! a full disk, a server error).
 
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
@@ -11,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use voordeur_core::*;
 use voordeur_store::{NewFollowUp, NewHousehold, NewResident, NewSignal, Store, StoreError};
+use voordeur_sync::{Progress, SyncError};
 
 #[derive(Parser)]
 #[command(name = "voordeur", version, about = "Voordeur headless client")]
@@ -55,6 +59,41 @@ enum Command {
     Signal(SignalCmd),
     /// Print the whole state as stable JSON (for comparing devices).
     Export,
+    /// Enrol this device with a server, using a one-time code from an admin.
+    Enroll {
+        /// The server's address, e.g. https://voordeur.gemeente.nl
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        code: String,
+        /// A name for this device in the admin's device list.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Push this device's changes, then pull everyone else's.
+    Sync,
+    /// Enrolment and sync state: server, user, last sync, changes waiting.
+    Status,
+    /// Conflicting edits: the competing values of each (open ones unless --all).
+    Conflicts {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Resolve a conflict.
+    #[command(subcommand)]
+    Conflict(ConflictCmd),
+}
+
+#[derive(Subcommand)]
+enum ConflictCmd {
+    /// Set the field to the chosen value and close the conflict. VALUE is JSON when it
+    /// parses as a value of the field's type, else text; answers also take the forms
+    /// of `visit answer` (ja, 3, a,b).
+    Resolve {
+        conflict: String,
+        #[arg(long)]
+        value: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,6 +115,10 @@ enum HouseholdCmd {
         limit: usize,
     },
     Show {
+        household: String,
+    },
+    /// Delete a household (the deletion syncs).
+    Delete {
         household: String,
     },
 }
@@ -130,7 +173,14 @@ enum VisitCmd {
 
 #[derive(Subcommand)]
 enum NoteCmd {
-    Edit { note: String, text: String },
+    Edit {
+        note: String,
+        text: String,
+    },
+    /// Delete a note (the deletion syncs).
+    Delete {
+        note: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -169,21 +219,29 @@ enum SignalCmd {
     },
 }
 
-/// An error of the CLI: bad input (exit 2) or a failure (exit 1).
+/// An error of the CLI; its exit code is in the crate docs.
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     #[error("{0}")]
     Input(String),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Sync(#[from] SyncError),
 }
 
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Input(_) => 2,
-            CliError::Store(e) if e.is_user_error() => 2,
+            CliError::Store(e) | CliError::Sync(SyncError::Store(e)) if e.is_user_error() => 2,
             CliError::Store(_) => 1,
+            CliError::Sync(e) => match e {
+                SyncError::NotEnrolled | SyncError::InvalidUrl(_) => 2,
+                SyncError::Offline(_) => 3,
+                SyncError::Unauthorized | SyncError::EnrolmentRefused(_) => 4,
+                _ => 1,
+            },
         }
     }
 }
@@ -233,6 +291,53 @@ impl Out {
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// A clock's wall time as RFC 3339 (UTC, seconds).
+fn hlc_time(h: &Hlc) -> String {
+    chrono::DateTime::from_timestamp_millis(i64::try_from(h.wall_ms).unwrap_or(i64::MAX))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| h.to_string())
+}
+
+fn user_line(u: &protocol::UserInfo) -> String {
+    let mut line = format!("{} ({})", u.name, u.role);
+    match (&u.team_name, u.team_id) {
+        (Some(name), _) => line.push_str(&format!(", team {name}")),
+        (None, Some(id)) => line.push_str(&format!(", team {id}")),
+        (None, None) => {}
+    }
+    line
+}
+
+fn conflict_lines(c: &Conflict) -> String {
+    let mut lines = vec![format!(
+        "{}  {} {} {}  ({})",
+        c.id, c.entity, c.record_id, c.field, c.status
+    )];
+    for v in &c.values {
+        lines.push(format!(
+            "    {}  by {} on device {} at {}",
+            v.value,
+            v.author.map_or("unknown".to_string(), |a| a.to_string()),
+            v.device,
+            hlc_time(&v.hlc)
+        ));
+    }
+    lines.join("\n")
+}
+
+/// Show progress on stderr once a sync takes more than one batch.
+fn show_progress(p: Progress) {
+    match p {
+        Progress::Pushing { done, total } if total > protocol::MAX_BATCH => {
+            eprintln!("pushed {done} of {total} changes");
+        }
+        Progress::Pulling { received } if received >= protocol::MAX_BATCH => {
+            eprintln!("received {received} changes");
+        }
+        _ => {}
+    }
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -439,6 +544,101 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Export => {
             println!("{}", store.export_json()?);
+        }
+        Command::Household(HouseholdCmd::Delete { household }) => {
+            let hid = parse_id("household", &household)?;
+            store.delete_household(hid)?;
+            out.value(&json!({ "id": hid, "deleted": true }), || {
+                format!("household {hid} deleted")
+            });
+        }
+        Command::Note(NoteCmd::Delete { note }) => {
+            let nid = parse_id("note", &note)?;
+            store.delete_note(nid)?;
+            out.value(&json!({ "id": nid, "deleted": true }), || {
+                format!("note {nid} deleted")
+            });
+        }
+        Command::Enroll { server, code, name } => {
+            let user = voordeur_sync::enrol_named(&mut store, &server, &code, name.as_deref())?;
+            out.value(&to_json(&user), || {
+                format!("enrolled as {}", user_line(&user))
+            });
+        }
+        Command::Sync => {
+            let transport = voordeur_sync::transport_for(&store)?;
+            let report = voordeur_sync::sync(&mut store, &transport, &mut show_progress)?;
+            let summary = json!({
+                "pushed": report.pushed,
+                "pulled": report.pulled,
+                "rejected": report.rejected,
+                "conflicts": report.conflicts_open,
+            });
+            out.value(&summary, || {
+                let mut lines = vec![format!(
+                    "pushed {}, pulled {}, conflicts {}",
+                    report.pushed, report.pulled, report.conflicts_open
+                )];
+                lines.extend(
+                    report
+                        .rejected
+                        .iter()
+                        .map(|r| format!("refused by the server: change {}: {}", r.id, r.reason)),
+                );
+                lines.join("\n")
+            });
+        }
+        Command::Status => {
+            let s = store.sync_status()?;
+            out.value(&to_json(&s), || {
+                let mut lines = Vec::new();
+                match (&s.server_url, &s.user, s.role) {
+                    (Some(url), Some(name), Some(role)) => {
+                        lines.push(format!("server:    {url}"));
+                        let mut user = format!("{name} ({role})");
+                        if let Some(team) = &s.team_name {
+                            user.push_str(&format!(", team {team}"));
+                        }
+                        lines.push(format!("user:      {user}"));
+                    }
+                    _ => lines.push("server:    not enrolled".to_string()),
+                }
+                lines.push(format!(
+                    "last sync: {}",
+                    s.last_sync.as_deref().unwrap_or("never")
+                ));
+                lines.push(format!("waiting:   {} changes", s.waiting));
+                if s.rejected > 0 {
+                    lines.push(format!("refused:   {} changes", s.rejected));
+                }
+                lines.push(format!("conflicts: {} open", s.open_conflicts));
+                lines.join("\n")
+            });
+        }
+        Command::Conflicts { all } => {
+            let list = store.conflicts(!all)?;
+            out.value(&to_json(&list), || {
+                if list.is_empty() {
+                    return if all {
+                        "no conflicts"
+                    } else {
+                        "no open conflicts"
+                    }
+                    .to_string();
+                }
+                list.iter()
+                    .map(conflict_lines)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Conflict(ConflictCmd::Resolve { conflict, value }) => {
+            let cid = parse_id("conflict", &conflict)?;
+            let v = store.resolve_conflict_input(cid, &value)?;
+            out.value(
+                &json!({ "id": cid, "status": "resolved", "value": v }),
+                || format!("conflict {cid} resolved: {v}"),
+            );
         }
     }
     Ok(())

@@ -84,7 +84,16 @@ pub(crate) fn apply_change(
     change.check()?;
     let record = change.record.to_string();
     if let Some((current, id)) = field_version(conn, change.entity, &record, &change.field)? {
-        if id == change.id.to_string() || current >= change.hlc {
+        if id == change.id.to_string() {
+            // The same change again. With another clock it is a re-stamp by the server
+            // (our clock was too far ahead): the value stays, the version follows the
+            // server so that later last-writer-wins comparisons agree with it.
+            if current != change.hlc {
+                restamp(conn, change, &record)?;
+            }
+            return Ok(false);
+        }
+        if current >= change.hlc {
             return Ok(false);
         }
     }
@@ -103,6 +112,28 @@ pub(crate) fn apply_change(
         change.id.to_string()
     ])?;
     Ok(true)
+}
+
+/// Set the version of the field a change wrote to the clock the server gave that change
+/// (when the field still holds that change's value). Returns whether a row changed.
+pub(crate) fn restamp(
+    conn: &Connection,
+    change: &Change,
+    record: &str,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE field_versions SET hlc = ?1
+             WHERE entity = ?2 AND record_id = ?3 AND field = ?4 AND change_id = ?5",
+        )?
+        .execute(params![
+            change.hlc.to_string(),
+            change.entity.as_str(),
+            record,
+            change.field,
+            change.id.to_string()
+        ])?;
+    Ok(n > 0)
 }
 
 fn ensure_row(conn: &Connection, table: &str, record: &str) -> Result<(), StoreError> {
@@ -193,10 +224,13 @@ fn household_of_resident(conn: &Connection, record: &str) -> Result<Option<Strin
         .flatten())
 }
 
+/// rowid, address, postcode, city, deleted of a household.
+type SearchRow = (i64, Option<String>, Option<String>, Option<String>, bool);
+
 /// Rebuild the search text of the touched households.
 pub(crate) fn refresh_search(conn: &Connection, touched: &Touched) -> Result<(), StoreError> {
     for id in &touched.households {
-        let row: Option<(i64, Option<String>, Option<String>, Option<String>, bool)> = conn
+        let row: Option<SearchRow> = conn
             .prepare_cached(
                 "SELECT rowid, address, postcode, city, deleted FROM households WHERE id = ?1",
             )?

@@ -12,10 +12,12 @@ mod error;
 mod export;
 mod ops;
 mod queries;
+mod sync;
 
 pub use error::StoreError;
 pub use ops::{NewFollowUp, NewHousehold, NewResident, NewSignal};
 pub use queries::{HouseholdDetail, TemplateSummary};
+pub use sync::{meta_keys, Acknowledged, Enrolment, RejectedChange, SyncStatus};
 
 use include_dir::{include_dir, Dir};
 use rusqlite::{Connection, OptionalExtension};
@@ -100,6 +102,25 @@ impl Store {
             clock,
             device,
             user,
+        })
+    }
+
+    /// A database in memory with a given device id and time source, for simulations
+    /// and tests that run many devices: same schema and code paths, no file.
+    pub fn open_in_memory(
+        device: DeviceId,
+        time: Box<dyn TimeSource>,
+    ) -> Result<Store, StoreError> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        MIGRATIONS.to_latest(&mut conn)?;
+        meta_set(&conn, "device_id", &device.to_string())?;
+        let clock = Clock::new(device, time);
+        Ok(Store {
+            conn,
+            clock,
+            device,
+            user: None,
         })
     }
 
@@ -200,6 +221,19 @@ mod tests {
         drop(first);
         let again = Store::open_dir(dir.path(), None).expect("reopen");
         assert_eq!(again.device_id(), id);
+    }
+
+    #[test]
+    fn an_in_memory_store_has_the_schema_and_the_given_device() {
+        let device = DeviceId::new();
+        let store = Store::open_in_memory(device, Box::new(SystemTime)).expect("open");
+        assert_eq!(store.device_id(), device);
+        assert_eq!(
+            store.meta("device_id").expect("meta"),
+            Some(device.to_string())
+        );
+        assert_eq!(store.outbox_len().expect("outbox"), 0);
+        assert_eq!(store.cursor().expect("cursor"), 0);
     }
 
     #[test]

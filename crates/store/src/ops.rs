@@ -8,7 +8,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 use uuid::Uuid;
-use voordeur_core::change::ANSWER_PREFIX;
+use voordeur_core::change::{ANSWER_PREFIX, DELETED};
 use voordeur_core::*;
 
 /// Namespace for template record ids: one record per (template, version).
@@ -106,6 +106,30 @@ impl Store {
         })
     }
 
+    /// The highest version of any field of a record this device holds: the base of a
+    /// delete, which tells the server whether the delete saw every edit of the record.
+    pub fn record_version(
+        &self,
+        entity: EntityKind,
+        record: Uuid,
+    ) -> Result<Option<Hlc>, StoreError> {
+        let max: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT max(hlc) FROM field_versions WHERE entity = ?1 AND record_id = ?2",
+            )?
+            .query_row(params![entity.as_str(), record.to_string()], |r| r.get(0))?;
+        max.map(|h| h.parse().map_err(|_| StoreError::Corrupt("field clock")))
+            .transpose()
+    }
+
+    /// A tombstone for a record: `deleted = true`, based on the record's highest version.
+    pub fn make_delete(&self, entity: EntityKind, record: Uuid) -> Result<Change, StoreError> {
+        let mut change = self.make_change(entity, record, DELETED, json!(true))?;
+        change.base = self.record_version(entity, record)?;
+        Ok(change)
+    }
+
     /// Apply local changes and append them to the outbox, all in one transaction.
     pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
@@ -137,7 +161,7 @@ impl Store {
             .collect()
     }
 
-    fn now_text(&self) -> String {
+    pub(crate) fn now_text(&self) -> String {
         let ms = i64::try_from(self.clock.physical_ms()).unwrap_or(0);
         Utc.timestamp_millis_opt(ms)
             .single()
@@ -156,7 +180,7 @@ impl Store {
             .is_some())
     }
 
-    fn require(
+    pub(crate) fn require(
         &self,
         what: &'static str,
         table: &str,
@@ -173,6 +197,11 @@ impl Store {
     pub fn add_household(&mut self, h: NewHousehold) -> Result<HouseholdId, StoreError> {
         let address = non_empty("address", &h.address)?;
         let postcode = normalise_postcode(&h.postcode)?;
+        // A household belongs to the team of the user who records it, unless told.
+        let team_id = match h.team_id {
+            Some(t) => Some(t),
+            None => self.team_id()?,
+        };
         let id = HouseholdId::new();
         let changes = self.changes_for(
             EntityKind::Household,
@@ -182,7 +211,7 @@ impl Store {
                 ("postcode", json!(postcode)),
                 ("city", json!(h.city.map(|c| c.trim().to_string()))),
                 ("neighbourhood", json!(h.neighbourhood)),
-                ("team_id", json!(h.team_id)),
+                ("team_id", json!(team_id)),
             ],
         )?;
         self.commit(&changes)?;
@@ -193,13 +222,11 @@ impl Store {
         self.require("household", "households", r.household)?;
         let name = non_empty("name", &r.name)?;
         if let Some(y) = r.birth_year {
-            let this_year = i32::try_from(
-                Utc.timestamp_millis_opt(i64::try_from(self.clock.physical_ms()).unwrap_or(0))
-                    .single()
-                    .map(|d| chrono::Datelike::year(&d))
-                    .unwrap_or(2100),
-            )
-            .unwrap_or(2100);
+            let this_year = Utc
+                .timestamp_millis_opt(i64::try_from(self.clock.physical_ms()).unwrap_or(0))
+                .single()
+                .map(|d| chrono::Datelike::year(&d))
+                .unwrap_or(2100);
             if !(1900..=this_year).contains(&y) {
                 return Err(StoreError::Invalid(format!(
                     "birth year {y} is not between 1900 and {this_year}"
@@ -284,7 +311,7 @@ impl Store {
     }
 
     /// The template a visit was started with, and the visit's status.
-    fn visit_template(
+    pub(crate) fn visit_template(
         &self,
         visit: VisitId,
     ) -> Result<(ChecklistTemplate, VisitStatus), StoreError> {

@@ -1,1 +1,199 @@
-//! Client sync engine (issue 3).
+//! voordeur-sync: the client sync engine.
+//!
+//! One sync is: push the whole outbox in batches of [`MAX_BATCH`], then pull in
+//! batches until the server has nothing more. Pushing first means the server has this
+//! device's edits before it answers with everyone else's, so conflicts are found there,
+//! once. Every batch is settled in its own store transaction before the next is sent —
+//! a pushed batch is acknowledged (out of the outbox, re-stamps applied), a pulled batch
+//! is applied together with its cursor — so a sync cut anywhere resumes from the last
+//! settled batch, and repeating a batch is harmless because changes have ids.
+//!
+//! The engine reaches the server only through [`Transport`]; tests use a fake one.
+
+mod error;
+mod transport;
+
+pub use error::SyncError;
+pub use transport::{server_base, HttpTransport, Transport, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use voordeur_core::protocol::MAX_BATCH;
+use voordeur_core::protocol::{EnrolRequest, PushRequest, PushResponse, Rejected, UserInfo};
+use voordeur_core::ChangeId;
+use voordeur_store::Store;
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Local changes the server now holds.
+    pub pushed: usize,
+    /// Local changes the server refused; kept on the device in `rejected_changes`.
+    pub rejected: Vec<Rejected>,
+    /// Changes received from the server.
+    pub pulled: usize,
+    /// Open conflicts on this device after the sync.
+    pub conflicts_open: usize,
+}
+
+/// Progress of a running sync, one event per settled batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Progress {
+    Pushing { done: usize, total: usize },
+    Pulling { received: usize },
+}
+
+/// Enrol this device with a one-time code from an admin; the device keeps the token
+/// and the user it acts for. Returns the user.
+pub fn enrol(store: &mut Store, server_url: &str, code: &str) -> Result<UserInfo, SyncError> {
+    enrol_named(store, server_url, code, None)
+}
+
+/// [`enrol`], giving the device a name the admin sees in the device list.
+pub fn enrol_named(
+    store: &mut Store,
+    server_url: &str,
+    code: &str,
+    device_name: Option<&str>,
+) -> Result<UserInfo, SyncError> {
+    let base = server_base(server_url)?;
+    let transport = HttpTransport::anonymous(base.as_str())?;
+    let response = transport.enrol(&EnrolRequest {
+        code: code.trim().to_string(),
+        device_id: store.device_id(),
+        device_name: device_name.map(String::from),
+    })?;
+    if response.device_id != store.device_id() {
+        return Err(SyncError::Protocol(format!(
+            "the server enrolled device {} instead of this device {}",
+            response.device_id,
+            store.device_id()
+        )));
+    }
+    store.set_enrolment(base.as_str(), &response)?;
+    store.set_user(response.user.id)?;
+    tracing::info!(user = %response.user.id, "device enrolled");
+    Ok(response.user)
+}
+
+/// The HTTP transport of the server this device is enrolled with.
+pub fn transport_for(store: &Store) -> Result<HttpTransport, SyncError> {
+    let enrolment = store.enrolment()?.ok_or(SyncError::NotEnrolled)?;
+    HttpTransport::new(&enrolment.server_url, &enrolment.token)
+}
+
+/// Push the outbox, then pull until the server has nothing more. See the crate docs.
+pub fn sync(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    push(store, transport, progress, &mut report)?;
+    pull(store, transport, progress, &mut report)?;
+    store.mark_synced()?;
+    report.conflicts_open = usize::try_from(store.sync_status()?.open_conflicts).unwrap_or(0);
+    tracing::info!(
+        pushed = report.pushed,
+        rejected = report.rejected.len(),
+        pulled = report.pulled,
+        conflicts_open = report.conflicts_open,
+        "sync done"
+    );
+    Ok(report)
+}
+
+fn push(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(Progress),
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let total = usize::try_from(store.outbox_len()?).unwrap_or(usize::MAX);
+    let mut done = 0;
+    loop {
+        let batch = store.pending(MAX_BATCH)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
+        let request = PushRequest { changes: batch };
+        tracing::debug!(changes = request.changes.len(), "pushing a batch");
+        let response = transport.push(&request)?;
+        // Only answers about this batch count; anything else is the server's mistake.
+        let answer = PushResponse {
+            accepted: response
+                .accepted
+                .into_iter()
+                .filter(|a| sent.contains(&a.id))
+                .collect(),
+            rejected: response
+                .rejected
+                .into_iter()
+                .filter(|r| sent.contains(&r.id))
+                .collect(),
+            conflicts: response.conflicts,
+        };
+        let accepted: HashSet<ChangeId> = answer.accepted.iter().map(|a| a.id).collect();
+        let acked = store.acknowledge(&answer)?;
+        if acked.accepted + acked.rejected == 0 {
+            // Sending the same batch again would get the same answer, forever.
+            return Err(SyncError::Protocol(
+                "the server answered a push without settling any of its changes".into(),
+            ));
+        }
+        report.pushed += acked.accepted;
+        report.rejected.extend(
+            answer
+                .rejected
+                .into_iter()
+                .filter(|r| !accepted.contains(&r.id)),
+        );
+        if acked.rejected > 0 {
+            tracing::warn!(rejected = acked.rejected, "the server refused changes");
+        }
+        done += acked.accepted + acked.rejected;
+        progress(Progress::Pushing {
+            done,
+            total: total.max(done),
+        });
+    }
+}
+
+fn pull(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(Progress),
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    loop {
+        let since = store.cursor()?;
+        let response = transport.pull(since, MAX_BATCH)?;
+        if response.more && response.cursor <= since {
+            // Asking again from the same place would never end.
+            return Err(SyncError::Protocol(format!(
+                "the server said more changes wait but did not move the cursor past {since}"
+            )));
+        }
+        let applied = store.apply_remote(&response.changes, response.cursor)?;
+        tracing::debug!(
+            received = response.changes.len(),
+            applied,
+            cursor = response.cursor,
+            "pulled a batch"
+        );
+        report.pulled += response.changes.len();
+        progress(Progress::Pulling {
+            received: report.pulled,
+        });
+        if !response.more {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;

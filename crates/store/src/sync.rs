@@ -1,0 +1,1035 @@
+//! What the sync engine needs from the device database: the outbox to push, the
+//! acknowledgement of a pushed batch, pulled changes with their cursor, the enrolment
+//! settings, conflicts and their resolution, and tombstones.
+//!
+//! Every step that moves sync state is one transaction, so a sync cut at any point
+//! resumes from the last completed batch: an acknowledged batch is out of the outbox
+//! (and re-stamped) together, a pulled batch is applied together with its cursor.
+//! Settings live in `device_meta` and are never synced.
+
+use crate::apply::{apply_change, restamp, Touched};
+use crate::{meta_get, meta_set, Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+use voordeur_core::change::ANSWER_PREFIX;
+use voordeur_core::protocol::{EnrolResponse, PushResponse, UserInfo};
+use voordeur_core::{
+    Change, ChangeId, Conflict, ConflictId, ConflictStatus, ConflictValue, EntityKind, Hlc,
+    HouseholdId, NoteId, Role, TeamId, UserId, VisitId,
+};
+
+/// `device_meta` keys of the sync settings.
+pub mod meta_keys {
+    pub const SERVER_URL: &str = "server_url";
+    pub const TOKEN: &str = "token";
+    pub const USER_ID: &str = "user_id";
+    pub const USER_NAME: &str = "user_name";
+    pub const ROLE: &str = "role";
+    pub const TEAM_ID: &str = "team_id";
+    pub const TEAM_NAME: &str = "team_name";
+    pub const LAST_SYNC: &str = "last_sync";
+    pub const SYNC_CURSOR: &str = "sync_cursor";
+}
+use meta_keys as k;
+
+/// Longest reason for a refused change kept from the server.
+const MAX_REASON: usize = 1_000;
+
+/// The server this device is enrolled with and the user it acts for.
+#[derive(Clone, PartialEq)]
+pub struct Enrolment {
+    pub server_url: String,
+    /// The device's bearer token. Never printed: `Debug` leaves it out.
+    pub token: String,
+    pub user: UserInfo,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolment")
+            .field("server_url", &self.server_url)
+            .field("token", &"<hidden>")
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// What `voordeur status` and the app's sync indicator show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// `None` when the device is not enrolled.
+    pub server_url: Option<String>,
+    /// The user's name.
+    pub user: Option<String>,
+    pub user_id: Option<UserId>,
+    pub role: Option<Role>,
+    pub team_id: Option<TeamId>,
+    pub team_name: Option<String>,
+    /// When the last sync completed (RFC 3339).
+    pub last_sync: Option<String>,
+    /// Local changes the server has not acknowledged yet.
+    pub waiting: u64,
+    /// Local changes the server refused (kept in `rejected_changes`).
+    pub rejected: u64,
+    pub open_conflicts: u64,
+    /// The last server sequence number this device has applied.
+    pub cursor: u64,
+}
+
+/// What one acknowledgement did to the outbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledged {
+    /// Changes the server holds, removed from the outbox.
+    pub accepted: usize,
+    /// Of those, changes the server re-stamped whose field version was rewritten.
+    pub restamped: usize,
+    /// Changes the server refused, moved from the outbox to `rejected_changes`.
+    pub rejected: usize,
+}
+
+/// A local change the server refused, kept so that nothing is silently lost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RejectedChange {
+    pub change: Change,
+    pub reason: String,
+    /// When the device learnt of the refusal (RFC 3339).
+    pub at: String,
+}
+
+fn parse_change(body: &str) -> Result<Change, StoreError> {
+    serde_json::from_str(body).map_err(|_| StoreError::Corrupt("outbox change"))
+}
+
+impl Store {
+    // -- outbox ------------------------------------------------------------------------
+
+    /// Up to `limit` changes of the outbox, oldest first: the next batch to push.
+    pub fn pending(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT body FROM outbox ORDER BY seq LIMIT ?1")?;
+        let mut out = Vec::new();
+        for body in stmt.query_map([limit], |r| r.get::<_, String>(0))? {
+            out.push(parse_change(&body?)?);
+        }
+        Ok(out)
+    }
+
+    /// Take in the server's answer to a push, in one transaction: accepted changes leave
+    /// the outbox, and where the server stored one with another clock (a re-stamp) the
+    /// field version it set follows; refused changes move to `rejected_changes`. Ids
+    /// that are not (or no longer) in the outbox are ignored, so a repeated answer is
+    /// harmless.
+    pub fn acknowledge(&mut self, response: &PushResponse) -> Result<Acknowledged, StoreError> {
+        let at = self.now_text();
+        let mut done = Acknowledged::default();
+        let tx = self.conn.transaction()?;
+        {
+            let mut find = tx.prepare_cached("SELECT body FROM outbox WHERE change_id = ?1")?;
+            let mut remove = tx.prepare_cached("DELETE FROM outbox WHERE change_id = ?1")?;
+            let mut keep = tx.prepare_cached(
+                "INSERT INTO rejected_changes(change_id, body, reason, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(change_id) DO UPDATE SET body = excluded.body,
+                     reason = excluded.reason, at = excluded.at",
+            )?;
+            for a in &response.accepted {
+                let id = a.id.to_string();
+                let Some(body) = find
+                    .query_row([&id], |r| r.get::<_, String>(0))
+                    .optional()?
+                else {
+                    continue;
+                };
+                let mut change = parse_change(&body)?;
+                if change.hlc != a.hlc {
+                    change.hlc = a.hlc;
+                    if restamp(&tx, &change, &change.record.to_string())? {
+                        done.restamped += 1;
+                    }
+                }
+                remove.execute([&id])?;
+                done.accepted += 1;
+            }
+            for r in &response.rejected {
+                let id = r.id.to_string();
+                let Some(body) = find
+                    .query_row([&id], |row| row.get::<_, String>(0))
+                    .optional()?
+                else {
+                    continue;
+                };
+                let reason: String = r.reason.chars().take(MAX_REASON).collect();
+                keep.execute(params![id, body, reason, at])?;
+                remove.execute([&id])?;
+                done.rejected += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(done)
+    }
+
+    /// Changes the server refused, oldest refusal first.
+    pub fn rejected_changes(&self) -> Result<Vec<RejectedChange>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body, reason, at FROM rejected_changes ORDER BY at, change_id",
+        )?;
+        let mut out = Vec::new();
+        for row in stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })? {
+            let (body, reason, at) = row?;
+            out.push(RejectedChange {
+                change: parse_change(&body)?,
+                reason,
+                at,
+            });
+        }
+        Ok(out)
+    }
+
+    // -- pulled changes -------------------------------------------------------------------
+
+    /// Apply a pulled batch in server order and store its cursor, in one transaction.
+    /// Each change wins its field or not by its clock (last writer wins); a change
+    /// already held is a no-op (or a re-stamp of the version). The clock takes in every
+    /// remote clock, so later local edits sort after what this device has seen.
+    /// Returns how many changes were applied (won their field).
+    pub fn apply_remote(&mut self, changes: &[Change], cursor: u64) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut touched = Touched::default();
+        let mut applied = 0;
+        for change in changes {
+            self.clock.observe(&change.hlc);
+            if apply_change(&tx, change, &mut touched)? {
+                applied += 1;
+            }
+        }
+        crate::apply::refresh_search(&tx, &touched)?;
+        meta_set(&tx, k::SYNC_CURSOR, &cursor.to_string())?;
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    /// The last server sequence number applied here; 0 before the first pull.
+    pub fn cursor(&self) -> Result<u64, StoreError> {
+        meta_get(&self.conn, k::SYNC_CURSOR)?
+            .map(|c| c.parse().map_err(|_| StoreError::Corrupt("sync cursor")))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    // -- enrolment and settings -----------------------------------------------------------
+
+    /// Record the enrolment: server, token and the user this device acts for (also as
+    /// [`Store::user_id`]). Enrolling with another server or user starts pulling from
+    /// the beginning.
+    pub fn set_enrolment(
+        &mut self,
+        server_url: &str,
+        enrolment: &EnrolResponse,
+    ) -> Result<(), StoreError> {
+        if enrolment.device_id != self.device {
+            return Err(StoreError::Invalid(format!(
+                "the server enrolled device {} but this device is {}",
+                enrolment.device_id, self.device
+            )));
+        }
+        let user = &enrolment.user;
+        let server_url = server_url.trim_end_matches('/');
+        let tx = self.conn.transaction()?;
+        let same = meta_get(&tx, k::SERVER_URL)?.as_deref() == Some(server_url)
+            && meta_get(&tx, k::USER_ID)? == Some(user.id.to_string());
+        if !same {
+            tx.execute("DELETE FROM device_meta WHERE key = ?1", [k::SYNC_CURSOR])?;
+        }
+        meta_set(&tx, k::SERVER_URL, server_url)?;
+        meta_set(&tx, k::TOKEN, &enrolment.token)?;
+        meta_set(&tx, k::USER_ID, &user.id.to_string())?;
+        meta_set(&tx, k::USER_NAME, &user.name)?;
+        meta_set(&tx, k::ROLE, user.role.as_str())?;
+        for (key, value) in [
+            (k::TEAM_ID, user.team_id.map(|t| t.to_string())),
+            (k::TEAM_NAME, user.team_name.clone()),
+        ] {
+            match value {
+                Some(v) => meta_set(&tx, key, &v)?,
+                None => {
+                    tx.execute("DELETE FROM device_meta WHERE key = ?1", [key])?;
+                }
+            }
+        }
+        tx.commit()?;
+        self.user = Some(user.id);
+        Ok(())
+    }
+
+    /// The enrolment, or `None` when this device is not enrolled.
+    pub fn enrolment(&self) -> Result<Option<Enrolment>, StoreError> {
+        let get = |key| meta_get(&self.conn, key);
+        let (Some(server_url), Some(token), Some(id), Some(name), Some(role)) = (
+            get(k::SERVER_URL)?,
+            get(k::TOKEN)?,
+            get(k::USER_ID)?,
+            get(k::USER_NAME)?,
+            get(k::ROLE)?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Enrolment {
+            server_url,
+            token,
+            user: UserInfo {
+                id: id.parse().map_err(|_| StoreError::Corrupt("user id"))?,
+                name,
+                role: role.parse().map_err(|_| StoreError::Corrupt("role"))?,
+                team_id: self.team_id()?,
+                team_name: get(k::TEAM_NAME)?,
+            },
+        }))
+    }
+
+    /// The team of the enrolled user; new households belong to it.
+    pub fn team_id(&self) -> Result<Option<TeamId>, StoreError> {
+        meta_get(&self.conn, k::TEAM_ID)?
+            .map(|t| t.parse().map_err(|_| StoreError::Corrupt("team id")))
+            .transpose()
+    }
+
+    /// When the last sync completed (RFC 3339).
+    pub fn last_sync(&self) -> Result<Option<String>, StoreError> {
+        meta_get(&self.conn, k::LAST_SYNC)
+    }
+
+    /// Record that a sync completed now (by this store's time source); returns the time.
+    pub fn mark_synced(&self) -> Result<String, StoreError> {
+        let now = self.now_text();
+        meta_set(&self.conn, k::LAST_SYNC, &now)?;
+        Ok(now)
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus, StoreError> {
+        let enrolment = self.enrolment()?;
+        let count = |sql: &str| -> Result<u64, StoreError> {
+            Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
+        };
+        Ok(SyncStatus {
+            server_url: enrolment.as_ref().map(|e| e.server_url.clone()),
+            user: enrolment.as_ref().map(|e| e.user.name.clone()),
+            user_id: enrolment.as_ref().map(|e| e.user.id),
+            role: enrolment.as_ref().map(|e| e.user.role),
+            team_id: enrolment.as_ref().and_then(|e| e.user.team_id),
+            team_name: enrolment.as_ref().and_then(|e| e.user.team_name.clone()),
+            last_sync: self.last_sync()?,
+            waiting: self.outbox_len()?,
+            rejected: count("SELECT count(*) FROM rejected_changes")?,
+            open_conflicts: count(
+                "SELECT count(*) FROM conflicts
+                 WHERE deleted = 0 AND coalesce(status, 'open') = 'open'",
+            )?,
+            cursor: self.cursor()?,
+        })
+    }
+
+    // -- conflicts ------------------------------------------------------------------------
+
+    /// Conflicts this device holds, oldest first; only open ones when `open_only`.
+    /// A conflict record whose fields have not all arrived yet is left out.
+    pub fn conflicts(&self, open_only: bool) -> Result<Vec<Conflict>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, entity, record_id, field, \"values\", status FROM conflicts
+             WHERE deleted = 0 AND (?1 = 0 OR coalesce(status, 'open') = 'open')
+             ORDER BY id",
+        )?;
+        let mut out = Vec::new();
+        for row in stmt.query_map([open_only], conflict_from_row)? {
+            out.extend(row?);
+        }
+        Ok(out)
+    }
+
+    /// One conflict, resolved or not.
+    pub fn conflict(&self, id: ConflictId) -> Result<Conflict, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, entity, record_id, field, \"values\", status FROM conflicts
+                 WHERE id = ?1 AND deleted = 0",
+            )?
+            .query_row([id.to_string()], conflict_from_row)
+            .optional()?
+            .flatten()
+            .ok_or_else(|| StoreError::not_found("conflict", id))
+    }
+
+    fn open_conflict(&self, id: ConflictId) -> Result<Conflict, StoreError> {
+        let c = self.conflict(id)?;
+        if c.status == ConflictStatus::Resolved {
+            return Err(StoreError::Invalid(format!(
+                "conflict {id} is already resolved"
+            )));
+        }
+        Ok(c)
+    }
+
+    /// Check a value for the conflicted field (an answer against the visit's template)
+    /// and return its canonical form.
+    fn conflict_value(&self, c: &Conflict, value: Value) -> Result<Value, StoreError> {
+        if c.entity == EntityKind::Visit {
+            if let Some(item) = c.field.strip_prefix(ANSWER_PREFIX) {
+                let (t, _) = self.visit_template(VisitId(c.record_id))?;
+                if value.is_null() {
+                    t.item(item)
+                        .ok_or_else(|| voordeur_core::AnswerError::UnknownItem {
+                            item: item.into(),
+                        })?;
+                    return Ok(Value::Null);
+                }
+                return Ok(t.validate_answer(item, &value)?);
+            }
+        }
+        let probe = Change {
+            id: ChangeId(Uuid::nil()),
+            entity: c.entity,
+            record: c.record_id,
+            field: c.field.clone(),
+            value,
+            hlc: Hlc::zero(self.device),
+            base: None,
+            device: self.device,
+            author: None,
+        };
+        probe.check()?;
+        Ok(probe.value)
+    }
+
+    fn commit_resolution(&mut self, c: &Conflict, value: Value) -> Result<(), StoreError> {
+        // Its base is the field's current version (the provisional winner), so the
+        // server sees the choice as made after the conflict.
+        let choice = self.make_change(c.entity, c.record_id, &c.field, value)?;
+        let status = self.make_change(
+            EntityKind::Conflict,
+            c.id.0,
+            "status",
+            json!(ConflictStatus::Resolved),
+        )?;
+        self.commit(&[choice, status])
+    }
+
+    /// Resolve a conflict with the chosen value (one of the competing values or a new
+    /// one): the field is set to it and the conflict marked resolved, as two local
+    /// changes in one transaction. An unknown conflict is NotFound; a resolved one or a
+    /// value that does not fit the field is Invalid, and nothing is written.
+    pub fn resolve_conflict(&mut self, id: ConflictId, value: Value) -> Result<(), StoreError> {
+        let c = self.open_conflict(id)?;
+        let value = self.conflict_value(&c, value)?;
+        self.commit_resolution(&c, value)
+    }
+
+    /// Resolve a conflict with a value typed by a person: JSON when it parses as a value
+    /// that fits the field, else the plain text; for a visit answer also the forms
+    /// `voordeur visit answer` takes (`ja`, `3`, `a,b`). Returns the value written.
+    pub fn resolve_conflict_input(
+        &mut self,
+        id: ConflictId,
+        input: &str,
+    ) -> Result<Value, StoreError> {
+        let c = self.open_conflict(id)?;
+        let mut candidates = Vec::new();
+        if let Ok(v) = serde_json::from_str::<Value>(input) {
+            candidates.push(v);
+        }
+        candidates.push(Value::String(input.to_string()));
+        let mut last = None;
+        for candidate in candidates {
+            match self.conflict_value(&c, candidate) {
+                Ok(v) => {
+                    self.commit_resolution(&c, v.clone())?;
+                    return Ok(v);
+                }
+                Err(e) if e.is_user_error() => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        if c.entity == EntityKind::Visit {
+            if let Some(item) = c.field.strip_prefix(ANSWER_PREFIX) {
+                let (t, _) = self.visit_template(VisitId(c.record_id))?;
+                let it = t
+                    .item(item)
+                    .ok_or_else(|| voordeur_core::AnswerError::UnknownItem { item: item.into() })?;
+                let v = it.parse_input(input)?;
+                self.commit_resolution(&c, v.clone())?;
+                return Ok(v);
+            }
+        }
+        Err(last.unwrap_or_else(|| StoreError::Invalid("no value given".into())))
+    }
+
+    // -- tombstones -----------------------------------------------------------------------
+
+    /// Delete a note (a tombstone that syncs; see [`Store::make_delete`]).
+    pub fn delete_note(&mut self, note: NoteId) -> Result<(), StoreError> {
+        self.require("note", "notes", note)?;
+        let change = self.make_delete(EntityKind::Note, note.0)?;
+        self.commit(&[change])
+    }
+
+    /// Delete a household (a tombstone that syncs; see [`Store::make_delete`]).
+    pub fn delete_household(&mut self, household: HouseholdId) -> Result<(), StoreError> {
+        self.require("household", "households", household)?;
+        let change = self.make_delete(EntityKind::Household, household.0)?;
+        self.commit(&[change])
+    }
+}
+
+type ConflictRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn conflict_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Conflict>> {
+    let (id, entity, record, field, values, status): ConflictRow = (
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    );
+    let parsed = (|| {
+        Some(Conflict {
+            id: id.parse().ok()?,
+            entity: entity?.parse().ok()?,
+            record_id: record?.parse().ok()?,
+            field: field?,
+            values: serde_json::from_str::<Vec<ConflictValue>>(&values?).ok()?,
+            status: match status {
+                Some(s) => s.parse().ok()?,
+                None => ConflictStatus::Open,
+            },
+        })
+    })();
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::field_version;
+    use crate::{NewHousehold, NewResident};
+    use std::sync::Arc;
+    use voordeur_core::hlc::ManualTime;
+    use voordeur_core::protocol::{Accepted, Rejected};
+    use voordeur_core::DeviceId;
+
+    const SAMPLE_TEMPLATE: &str = include_str!("../../../templates/huisbezoek-basis.json");
+    const DAY: u64 = 86_400_000;
+    /// 2026-01-01T00:00:00Z.
+    const T0: u64 = 1_767_225_600_000;
+
+    struct Device {
+        _dir: tempfile::TempDir,
+        store: Store,
+        time: Arc<ManualTime>,
+    }
+
+    fn device(at: u64) -> Device {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let time = Arc::new(ManualTime::new(at));
+        let store = Store::open_with_time(&dir.path().join("d.db"), None, Box::new(time.clone()))
+            .expect("open");
+        Device {
+            _dir: dir,
+            store,
+            time,
+        }
+    }
+
+    fn household(store: &mut Store, address: &str) -> HouseholdId {
+        store
+            .add_household(NewHousehold {
+                address: address.into(),
+                postcode: "9712 AB".into(),
+                city: Some("Groningen".into()),
+                ..NewHousehold::default()
+            })
+            .expect("household")
+    }
+
+    fn version(store: &Store, entity: EntityKind, record: Uuid, field: &str) -> Option<Hlc> {
+        field_version(&store.conn, entity, &record.to_string(), field)
+            .expect("version")
+            .map(|(h, _)| h)
+    }
+
+    fn remote(
+        entity: EntityKind,
+        record: Uuid,
+        field: &str,
+        value: Value,
+        wall_ms: u64,
+        device: DeviceId,
+    ) -> Change {
+        Change {
+            id: ChangeId::new(),
+            entity,
+            record,
+            field: field.into(),
+            value,
+            hlc: Hlc {
+                wall_ms,
+                counter: 0,
+                device,
+            },
+            base: None,
+            device,
+            author: None,
+        }
+    }
+
+    /// The changes a server would send for a new conflict record about `field`.
+    fn conflict_changes(
+        entity: EntityKind,
+        record: Uuid,
+        field: &str,
+        values: Vec<ConflictValue>,
+        at: u64,
+    ) -> (ConflictId, Vec<Change>) {
+        let id = ConflictId::new();
+        let server = DeviceId::new();
+        let fields = [
+            ("entity", json!(entity)),
+            ("record_id", json!(record)),
+            ("field", json!(field)),
+            ("values", json!(values)),
+            ("status", json!("open")),
+        ];
+        let changes = fields
+            .into_iter()
+            .map(|(f, v)| remote(EntityKind::Conflict, id.0, f, v, at, server))
+            .collect();
+        (id, changes)
+    }
+
+    fn competing(value: Value, wall_ms: u64) -> ConflictValue {
+        let device = DeviceId::new();
+        ConflictValue {
+            value,
+            hlc: Hlc {
+                wall_ms,
+                counter: 0,
+                device,
+            },
+            device,
+            author: None,
+            change_id: ChangeId::new(),
+        }
+    }
+
+    #[test]
+    fn acknowledge_empties_the_outbox_rewrites_restamps_and_keeps_refusals() {
+        // A tablet whose clock is a year ahead.
+        let mut d = device(T0 + 365 * DAY);
+        let h = household(&mut d.store, "Lindenlaan 12");
+        let pending = d.store.pending(100).expect("pending");
+        assert_eq!(pending.len(), 5);
+        assert_eq!(d.store.pending(2).expect("pending"), pending[..2].to_vec());
+        let server = DeviceId::new();
+        let restamped = Hlc {
+            wall_ms: T0,
+            counter: 3,
+            device: server,
+        };
+        let address = pending
+            .iter()
+            .find(|c| c.field == "address")
+            .expect("address change");
+        let city = pending
+            .iter()
+            .find(|c| c.field == "city")
+            .expect("city change");
+        let mut accepted: Vec<Accepted> = pending
+            .iter()
+            .filter(|c| c.id != city.id)
+            .map(|c| Accepted {
+                id: c.id,
+                hlc: c.hlc,
+            })
+            .collect();
+        for a in &mut accepted {
+            if a.id == address.id {
+                a.hlc = restamped;
+            }
+        }
+        let response = PushResponse {
+            accepted,
+            rejected: vec![Rejected {
+                id: city.id,
+                reason: "city is not allowed".into(),
+            }],
+            conflicts: 0,
+        };
+        let done = d.store.acknowledge(&response).expect("acknowledge");
+        assert_eq!(
+            done,
+            Acknowledged {
+                accepted: 4,
+                restamped: 1,
+                rejected: 1
+            }
+        );
+        assert_eq!(d.store.outbox_len().expect("len"), 0);
+        assert_eq!(
+            version(&d.store, EntityKind::Household, h.0, "address"),
+            Some(restamped)
+        );
+        assert_eq!(
+            version(&d.store, EntityKind::Household, h.0, "postcode"),
+            pending
+                .iter()
+                .find(|c| c.field == "postcode")
+                .map(|c| c.hlc)
+        );
+        let kept = d.store.rejected_changes().expect("rejected");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(&kept[0].change, city);
+        assert_eq!(kept[0].reason, "city is not allowed");
+        assert_eq!(d.store.sync_status().expect("status").rejected, 1);
+        // The same answer again changes nothing.
+        let before = d.store.export_json().expect("export");
+        assert_eq!(
+            d.store.acknowledge(&response).expect("again"),
+            Acknowledged::default()
+        );
+        assert_eq!(d.store.export_json().expect("export"), before);
+    }
+
+    #[test]
+    fn a_pulled_batch_applies_once_converges_and_stores_its_cursor_atomically() {
+        let mut a = device(T0);
+        let h = household(&mut a.store, "Lindenlaan 12");
+        a.time.advance(1_000);
+        a.store
+            .add_resident(NewResident {
+                household: h,
+                name: "Fatima de Vries".into(),
+                birth_year: Some(1961),
+                contact: None,
+            })
+            .expect("resident");
+        let batch = a.store.pending(1_000).expect("pending");
+
+        let mut b = device(T0 - DAY);
+        assert_eq!(b.store.cursor().expect("cursor"), 0);
+        assert_eq!(b.store.apply_remote(&batch, 7).expect("apply"), batch.len());
+        let once = b.store.export_json().expect("export");
+        assert_eq!(b.store.apply_remote(&batch, 7).expect("again"), 0);
+        assert_eq!(b.store.export_json().expect("export"), once);
+        assert_eq!(once, a.store.export_json().expect("export a"));
+        assert_eq!(b.store.cursor().expect("cursor"), 7);
+        let found = b.store.search_households("fatima", 10).expect("search");
+        assert_eq!(found.len(), 1);
+        // B's clock is behind, but its next edit sorts after what it has seen.
+        let next = b
+            .store
+            .make_change(EntityKind::Household, h.0, "city", json!("Haren"))
+            .expect("change");
+        assert!(batch.iter().all(|c| c.hlc < next.hlc));
+
+        // A batch that fails half-way leaves neither its changes nor its cursor.
+        let other = Uuid::now_v7();
+        let bad = vec![
+            remote(
+                EntityKind::Household,
+                other,
+                "address",
+                json!("Dorpsstraat 1"),
+                T0,
+                DeviceId::new(),
+            ),
+            remote(
+                EntityKind::Household,
+                other,
+                "password",
+                json!("x"),
+                T0,
+                DeviceId::new(),
+            ),
+        ];
+        assert!(b.store.apply_remote(&bad, 9).is_err());
+        assert_eq!(b.store.cursor().expect("cursor"), 7);
+        assert_eq!(b.store.export_json().expect("export"), once);
+    }
+
+    #[test]
+    fn last_writer_wins_and_a_restamp_only_moves_the_version() {
+        let mut d = device(T0);
+        let h = household(&mut d.store, "Lindenlaan 12");
+        let local = version(&d.store, EntityKind::Household, h.0, "address").expect("version");
+        let other = DeviceId::new();
+        let older = remote(
+            EntityKind::Household,
+            h.0,
+            "address",
+            json!("Oud adres 1"),
+            T0 - 1_000,
+            other,
+        );
+        assert_eq!(d.store.apply_remote(&[older], 1).expect("apply"), 0);
+        assert_eq!(
+            d.store.household(h).expect("household").address,
+            "Lindenlaan 12"
+        );
+        assert_eq!(
+            version(&d.store, EntityKind::Household, h.0, "address"),
+            Some(local)
+        );
+        let newer = remote(
+            EntityKind::Household,
+            h.0,
+            "address",
+            json!("Nieuw adres 2"),
+            T0 + 1_000,
+            other,
+        );
+        assert_eq!(
+            d.store
+                .apply_remote(std::slice::from_ref(&newer), 2)
+                .expect("apply"),
+            1
+        );
+        assert_eq!(
+            d.store.household(h).expect("household").address,
+            "Nieuw adres 2"
+        );
+
+        // The server sends the same change back re-stamped: the value stays, the
+        // version follows.
+        let mut again = newer.clone();
+        again.hlc.wall_ms -= 500;
+        assert_eq!(
+            d.store
+                .apply_remote(std::slice::from_ref(&again), 3)
+                .expect("apply"),
+            0
+        );
+        assert_eq!(
+            version(&d.store, EntityKind::Household, h.0, "address"),
+            Some(again.hlc)
+        );
+        assert_eq!(
+            d.store.household(h).expect("household").address,
+            "Nieuw adres 2"
+        );
+    }
+
+    #[test]
+    fn resolving_a_conflict_writes_the_choice_after_the_winner_and_closes_it() {
+        let mut d = device(T0);
+        let h = household(&mut d.store, "Lindenlaan 12");
+        let winner = remote(
+            EntityKind::Household,
+            h.0,
+            "address",
+            json!("Lindenlaan 14"),
+            T0 + 5_000,
+            DeviceId::new(),
+        );
+        let (cid, record) = conflict_changes(
+            EntityKind::Household,
+            h.0,
+            "address",
+            vec![
+                competing(json!("Lindenlaan 12"), T0),
+                competing(json!("Lindenlaan 14"), T0 + 5_000),
+            ],
+            T0 + 6_000,
+        );
+        let mut batch = vec![winner.clone()];
+        batch.extend(record);
+        d.store.apply_remote(&batch, 10).expect("apply");
+        let open = d.store.conflicts(true).expect("conflicts");
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].id, cid);
+        assert_eq!(open[0].values.len(), 2);
+        assert_eq!(d.store.sync_status().expect("status").open_conflicts, 1);
+
+        let outbox_before = d.store.outbox_len().expect("len");
+        // A value of the wrong type is refused and nothing is written.
+        let before = d.store.export_json().expect("export");
+        assert!(matches!(
+            d.store.resolve_conflict(cid, json!(12)),
+            Err(StoreError::Change(_))
+        ));
+        assert_eq!(d.store.export_json().expect("export"), before);
+
+        d.store
+            .resolve_conflict(cid, json!("Lindenlaan 12"))
+            .expect("resolve");
+        let written = d.store.pending(1_000).expect("pending");
+        let written = &written[usize::try_from(outbox_before).expect("len")..];
+        assert_eq!(written.len(), 2);
+        assert_eq!(written[0].field, "address");
+        assert_eq!(written[0].value, json!("Lindenlaan 12"));
+        assert_eq!(written[0].base, Some(winner.hlc));
+        assert!(written[0].hlc > winner.hlc);
+        assert_eq!(written[1].entity, EntityKind::Conflict);
+        assert_eq!(written[1].record, cid.0);
+        assert_eq!(written[1].value, json!("resolved"));
+        assert_eq!(
+            d.store.household(h).expect("household").address,
+            "Lindenlaan 12"
+        );
+        assert!(d.store.conflicts(true).expect("open").is_empty());
+        assert_eq!(
+            d.store.conflicts(false).expect("all")[0].status,
+            ConflictStatus::Resolved
+        );
+        assert!(matches!(
+            d.store.resolve_conflict(cid, json!("Lindenlaan 12")),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            d.store.resolve_conflict(ConflictId::new(), json!("x")),
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn a_conflicting_answer_is_resolved_with_what_a_person_types() {
+        let mut d = device(T0);
+        let h = household(&mut d.store, "Lindenlaan 12");
+        let t = d.store.import_template(SAMPLE_TEMPLATE).expect("template");
+        let visit = d.store.start_visit(h, t.id).expect("visit");
+        let field = "answer.geld.post_ongeopend";
+        let (cid, record) = conflict_changes(
+            EntityKind::Visit,
+            visit.0,
+            field,
+            vec![competing(json!(true), T0), competing(json!(false), T0 + 1)],
+            T0 + 2,
+        );
+        d.store.apply_remote(&record, 1).expect("apply");
+        let before = d.store.export_json().expect("export");
+        assert!(matches!(
+            d.store.resolve_conflict_input(cid, "misschien"),
+            Err(StoreError::Answer(_))
+        ));
+        assert_eq!(d.store.export_json().expect("export"), before);
+        assert_eq!(
+            d.store.resolve_conflict_input(cid, "ja").expect("resolve"),
+            json!(true)
+        );
+        let detail = d.store.visit_detail(visit).expect("visit");
+        assert_eq!(detail.answers[0].value, json!(true));
+    }
+
+    #[test]
+    fn a_delete_is_based_on_the_records_highest_version() {
+        let mut d = device(T0);
+        let h = household(&mut d.store, "Lindenlaan 12");
+        d.time.advance(1_000);
+        d.store
+            .apply_remote(
+                &[remote(
+                    EntityKind::Household,
+                    h.0,
+                    "neighbourhood",
+                    json!("Oosterpoort"),
+                    T0 + 60_000,
+                    DeviceId::new(),
+                )],
+                1,
+            )
+            .expect("apply");
+        let highest = version(&d.store, EntityKind::Household, h.0, "neighbourhood");
+        let before = d.store.outbox_len().expect("len");
+        d.store.delete_household(h).expect("delete");
+        let all = d.store.pending(100).expect("pending");
+        let tombstone = all.last().expect("tombstone");
+        assert_eq!(d.store.outbox_len().expect("len"), before + 1);
+        assert_eq!(tombstone.field, "deleted");
+        assert_eq!(tombstone.value, json!(true));
+        assert_eq!(tombstone.base, highest);
+        assert!(d
+            .store
+            .search_households("linden", 10)
+            .expect("search")
+            .is_empty());
+        assert!(matches!(
+            d.store.delete_household(h),
+            Err(StoreError::NotFound { .. })
+        ));
+
+        let h2 = household(&mut d.store, "Dorpsstraat 3");
+        let t = d.store.import_template(SAMPLE_TEMPLATE).expect("template");
+        let visit = d.store.start_visit(h2, t.id).expect("visit");
+        let note = d.store.add_note(visit, "eerste").expect("note");
+        d.time.advance(1_000);
+        d.store.edit_note(note, "tweede").expect("edit");
+        let text = version(&d.store, EntityKind::Note, note.0, "text");
+        d.store.delete_note(note).expect("delete note");
+        let tombstone = d.store.pending(100).expect("pending").pop().expect("last");
+        assert_eq!(tombstone.base, text);
+        assert!(d.store.visit_detail(visit).expect("visit").notes.is_empty());
+    }
+
+    #[test]
+    fn enrolment_is_kept_and_gives_new_households_the_team() {
+        let mut d = device(T0);
+        assert_eq!(d.store.enrolment().expect("enrolment"), None);
+        let team = TeamId::new();
+        let response = EnrolResponse {
+            token: "geheim-token".into(),
+            device_id: d.store.device_id(),
+            user: UserInfo {
+                id: UserId::new(),
+                name: "Sanne Bakker".into(),
+                role: Role::Worker,
+                team_id: Some(team),
+                team_name: Some("Wijkteam Oost".into()),
+            },
+        };
+        d.store
+            .set_enrolment("https://voordeur.example/", &response)
+            .expect("enrol");
+        let e = d.store.enrolment().expect("enrolment").expect("enrolled");
+        assert_eq!(e.server_url, "https://voordeur.example");
+        assert_eq!(e.token, "geheim-token");
+        assert_eq!(e.user, response.user);
+        assert!(!format!("{e:?}").contains("geheim"));
+        assert_eq!(d.store.user_id(), Some(response.user.id));
+        let h = household(&mut d.store, "Lindenlaan 12");
+        assert_eq!(d.store.household(h).expect("h").team_id, Some(team));
+
+        d.store.apply_remote(&[], 42).expect("cursor");
+        assert_eq!(d.store.mark_synced().expect("mark"), "2026-01-01T00:00:00Z");
+        let status = d.store.sync_status().expect("status");
+        assert_eq!(status.user.as_deref(), Some("Sanne Bakker"));
+        assert_eq!(status.role, Some(Role::Worker));
+        assert_eq!(status.waiting, 5);
+        assert_eq!(status.cursor, 42);
+        assert_eq!(status.last_sync.as_deref(), Some("2026-01-01T00:00:00Z"));
+        // Enrolling again with the same server keeps the cursor; another server resets it.
+        d.store
+            .set_enrolment("https://voordeur.example", &response)
+            .expect("again");
+        assert_eq!(d.store.cursor().expect("cursor"), 42);
+        d.store
+            .set_enrolment("https://elders.example", &response)
+            .expect("elsewhere");
+        assert_eq!(d.store.cursor().expect("cursor"), 0);
+        let mut wrong = response.clone();
+        wrong.device_id = DeviceId::new();
+        assert!(d.store.set_enrolment("https://x.example", &wrong).is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! How the engine reaches the server. [`Transport`] is the seam: the engine speaks only
+//! push and pull, so tests put a fake in its place that drops, duplicates, reorders or
+//! cuts batches deterministically. [`HttpTransport`] is the real one: HTTPS + JSON,
+//! the protocol header on every request, gzip both ways.
+
+use crate::SyncError;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{StatusCode, Url};
+use serde::de::DeserializeOwned;
+use std::io::Write;
+use std::time::Duration;
+use voordeur_core::protocol::{
+    EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushRequest, PushResponse, UserInfo,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
+
+/// Push and pull, one batch per call.
+pub trait Transport {
+    fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError>;
+    fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError>;
+}
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How much of an unparseable error body goes into a message.
+const MAX_MESSAGE: usize = 300;
+
+/// The server's `/v1` API over HTTP(S), with this device's token.
+///
+/// Blocking: call it from a plain thread (in the app, `spawn_blocking`), never from
+/// inside an async runtime.
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: Client,
+    base: Url,
+}
+
+/// Parse a server address; the API lives under `<address>/v1/`.
+pub fn server_base(server_url: &str) -> Result<Url, SyncError> {
+    let invalid = || SyncError::InvalidUrl(server_url.chars().take(200).collect());
+    let mut url = Url::parse(server_url.trim()).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid());
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+impl HttpTransport {
+    /// A transport that authenticates with `token`.
+    pub fn new(server_url: &str, token: &str) -> Result<HttpTransport, SyncError> {
+        Self::build(server_url, Some(token))
+    }
+
+    /// A transport without a token, for enrolment.
+    pub fn anonymous(server_url: &str) -> Result<HttpTransport, SyncError> {
+        Self::build(server_url, None)
+    }
+
+    fn build(server_url: &str, token: Option<&str>) -> Result<HttpTransport, SyncError> {
+        let base = server_base(server_url)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            PROTOCOL_HEADER,
+            HeaderValue::from_str(&PROTOCOL_VERSION.to_string())
+                .map_err(|e| SyncError::Protocol(e.to_string()))?,
+        );
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                SyncError::Store(voordeur_store::StoreError::Corrupt("device token"))
+            })?;
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        let client = Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .default_headers(headers)
+            .user_agent(concat!("voordeur/", env!("CARGO_PKG_VERSION")))
+            .gzip(true)
+            .build()
+            .map_err(|e| SyncError::Protocol(format!("cannot start the HTTP client: {e}")))?;
+        Ok(HttpTransport { client, base })
+    }
+
+    fn url(&self, path: &str) -> Result<Url, SyncError> {
+        self.base
+            .join(path)
+            .map_err(|_| SyncError::InvalidUrl(self.base.to_string()))
+    }
+
+    /// `POST /v1/enrol`. A refused code is [`SyncError::EnrolmentRefused`].
+    pub fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, SyncError> {
+        let req = self.client.post(self.url("v1/enrol")?).json(request);
+        match send(req) {
+            Err(Failure::Unauthorized(message)) => Err(SyncError::EnrolmentRefused(message)),
+            other => read(other?),
+        }
+    }
+
+    /// `GET /v1/me`: the user this device's token acts for.
+    pub fn me(&self) -> Result<UserInfo, SyncError> {
+        read(send(self.client.get(self.url("v1/me")?))?)
+    }
+}
+
+impl Transport for HttpTransport {
+    fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
+        let json = serde_json::to_vec(request).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
+        gz.write_all(&json)
+            .and_then(|()| gz.flush())
+            .map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
+        let body = gz
+            .finish()
+            .map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
+        let req = self
+            .client
+            .post(self.url("v1/push")?)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(body);
+        read(send(req)?)
+    }
+
+    fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError> {
+        let mut url = self.url("v1/pull")?;
+        url.query_pairs_mut()
+            .append_pair("since", &since.to_string())
+            .append_pair("limit", &limit.to_string());
+        read(send(self.client.get(url))?)
+    }
+}
+
+/// Why a request failed, before the caller decides what a 401 means.
+enum Failure {
+    Unauthorized(String),
+    Other(SyncError),
+}
+
+impl From<Failure> for SyncError {
+    fn from(f: Failure) -> SyncError {
+        match f {
+            Failure::Unauthorized(_) => SyncError::Unauthorized,
+            Failure::Other(e) => e,
+        }
+    }
+}
+
+impl From<SyncError> for Failure {
+    fn from(e: SyncError) -> Failure {
+        Failure::Other(e)
+    }
+}
+
+fn send(req: RequestBuilder) -> Result<Response, Failure> {
+    let resp = req.send().map_err(network_error)?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let text = resp.text().unwrap_or_default();
+    let message = match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => body.message,
+        Err(_) => text.chars().take(MAX_MESSAGE).collect::<String>(),
+    };
+    let message = if message.trim().is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        message
+    };
+    tracing::debug!(%status, %message, "server refused a request");
+    Err(match status {
+        StatusCode::UNAUTHORIZED => Failure::Unauthorized(message),
+        StatusCode::UPGRADE_REQUIRED => Failure::Other(SyncError::UpdateRequired),
+        _ => Failure::Other(SyncError::Server {
+            status: status.as_u16(),
+            message,
+        }),
+    })
+}
+
+fn read<T: DeserializeOwned>(resp: Response) -> Result<T, SyncError> {
+    let bytes = resp.bytes().map_err(network_error)?;
+    serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
+}
+
+/// A failed exchange: cut or unreachable connections are [`SyncError::Offline`]; a body
+/// that cannot be decoded is a protocol error.
+fn network_error(e: reqwest::Error) -> SyncError {
+    if e.is_decode() {
+        return SyncError::Protocol(e.to_string());
+    }
+    // The innermost cause says what happened ("Connection refused", "timed out").
+    let mut cause: &dyn std::error::Error = &e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let what = if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        cause.to_string()
+    };
+    match e.url() {
+        Some(url) => SyncError::Offline(format!(
+            "{what} ({}:{})",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        )),
+        None => SyncError::Offline(what),
+    }
+}

@@ -1,0 +1,194 @@
+//! The real HTTP transport against a stub server on loopback: headers, gzip, status
+//! codes and their errors. End-to-end tests with the real server live in `tests/`.
+
+mod support;
+
+use serde_json::json;
+use support::stub::{Reply, Stub};
+use voordeur_core::protocol::{Accepted, PullResponse, PushRequest, PushResponse, PROTOCOL_HEADER};
+use voordeur_core::{Change, ChangeId, DeviceId, EntityKind, Hlc, Role, TeamId, UserId};
+use voordeur_store::{NewHousehold, Store};
+use voordeur_sync::{enrol, sync, transport_for, HttpTransport, SyncError, Transport};
+
+fn user() -> serde_json::Value {
+    json!({
+        "id": UserId::new(),
+        "name": "Sanne Bakker",
+        "role": "worker",
+        "team_id": TeamId::new(),
+        "team_name": "Wijkteam Oost",
+    })
+}
+
+fn remote_change() -> Change {
+    let device = DeviceId::new();
+    Change {
+        id: ChangeId::new(),
+        entity: EntityKind::Household,
+        record: uuid::Uuid::now_v7(),
+        field: "address".into(),
+        value: json!("Dorpsstraat 1"),
+        hlc: Hlc {
+            wall_ms: 1_767_225_600_000,
+            counter: 0,
+            device,
+        },
+        base: None,
+        device,
+        author: None,
+    }
+}
+
+#[test]
+fn enrol_then_sync_over_http() {
+    let user = user();
+    let pulled = remote_change();
+    let reply_user = user.clone();
+    let reply_change = pulled.clone();
+    let stub = Stub::start(move |req| match req.path.as_str() {
+        "/v1/enrol" => {
+            let body = req.json();
+            if body["code"] != "ABCD-1234" {
+                return Reply::error(401, "invalid_code", "code unknown, used or expired");
+            }
+            Reply::json(
+                200,
+                json!({ "token": "tok-1", "device_id": body["device_id"], "user": reply_user }),
+            )
+        }
+        "/v1/push" => {
+            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
+            let accepted: Vec<Accepted> = push
+                .changes
+                .iter()
+                .map(|c| Accepted {
+                    id: c.id,
+                    hlc: c.hlc,
+                })
+                .collect();
+            Reply::json(
+                200,
+                serde_json::to_value(PushResponse {
+                    accepted,
+                    rejected: vec![],
+                    conflicts: 0,
+                })
+                .expect("json"),
+            )
+        }
+        "/v1/pull" => Reply::json(
+            200,
+            serde_json::to_value(PullResponse {
+                changes: vec![reply_change.clone()],
+                cursor: 17,
+                more: false,
+            })
+            .expect("json"),
+        ),
+        _ => Reply::error(404, "not_found", "no such route"),
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_dir(dir.path(), None).expect("store");
+    assert!(matches!(transport_for(&store), Err(SyncError::NotEnrolled)));
+    assert!(matches!(
+        enrol(&mut store, &stub.url, "WRONG"),
+        Err(SyncError::EnrolmentRefused(m)) if m.contains("expired")
+    ));
+    let info = enrol(&mut store, &stub.url, " ABCD-1234 ").expect("enrol");
+    assert_eq!(info.name, "Sanne Bakker");
+    assert_eq!(info.role, Role::Worker);
+    assert_eq!(store.user_id(), Some(info.id));
+
+    store
+        .add_household(NewHousehold {
+            address: "Lindenlaan 12".into(),
+            postcode: "9712AB".into(),
+            ..NewHousehold::default()
+        })
+        .expect("household");
+    let transport = transport_for(&store).expect("enrolled");
+    let report = sync(&mut store, &transport, &mut |_| {}).expect("sync");
+    assert_eq!((report.pushed, report.pulled), (5, 1));
+    assert_eq!(store.cursor().expect("cursor"), 17);
+    assert_eq!(store.outbox_len().expect("len"), 0);
+    let found = store.search_households("dorpsstraat", 10).expect("search");
+    assert_eq!(found.len(), 1);
+
+    let requests = stub.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/v1/enrol", "/v1/enrol", "/v1/push", "/v1/pull"]);
+    for r in &requests {
+        assert_eq!(r.header(PROTOCOL_HEADER), Some("1"), "{}", r.path);
+    }
+    assert_eq!(requests[0].json()["device_id"], json!(store.device_id()));
+    assert_eq!(requests[0].header("authorization"), None);
+    let push = &requests[2];
+    assert_eq!(push.header("authorization"), Some("Bearer tok-1"));
+    assert_eq!(push.header("content-encoding"), Some("gzip"));
+    let pull = &requests[3];
+    assert_eq!(pull.param("since").as_deref(), Some("0"));
+    assert_eq!(pull.param("limit").as_deref(), Some("2000"));
+    assert!(pull
+        .header("accept-encoding")
+        .is_some_and(|v| v.contains("gzip")));
+}
+
+#[test]
+fn error_answers_become_the_errors_a_person_acts_on() {
+    let stub = Stub::start(|req| match req.param("since").as_deref() {
+        Some("1") => Reply::error(401, "unauthorized", "token revoked"),
+        Some("2") => Reply::error(426, "update_required", "protocol 2 required"),
+        Some("3") => Reply::error(503, "unavailable", "database is starting"),
+        Some("4") => Reply {
+            status: 200,
+            body: "<html>captive portal</html>".into(),
+        },
+        _ => Reply {
+            status: 500,
+            body: String::new(),
+        },
+    });
+    let t = HttpTransport::new(&stub.url, "tok").expect("transport");
+    assert!(matches!(t.pull(1, 10), Err(SyncError::Unauthorized)));
+    assert!(matches!(t.pull(2, 10), Err(SyncError::UpdateRequired)));
+    assert!(matches!(
+        t.pull(3, 10),
+        Err(SyncError::Server { status: 503, message }) if message == "database is starting"
+    ));
+    assert!(matches!(t.pull(4, 10), Err(SyncError::Protocol(_))));
+    assert!(matches!(
+        t.pull(5, 10),
+        Err(SyncError::Server { status: 500, .. })
+    ));
+    assert_eq!(
+        SyncError::Unauthorized.to_string(),
+        "this device is no longer enrolled"
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_offline_and_a_bad_address_is_refused() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let t = HttpTransport::new(&format!("http://127.0.0.1:{port}"), "tok").expect("transport");
+    match t.pull(0, 10) {
+        Err(e @ SyncError::Offline(_)) => {
+            assert!(e.to_string().starts_with("server not reachable: "), "{e}");
+            assert!(e.is_transient());
+        }
+        other => panic!("expected offline, got {other:?}"),
+    }
+    for bad in ["ftp://example.org", "voordeur.example", ""] {
+        assert!(
+            matches!(
+                HttpTransport::new(bad, "tok"),
+                Err(SyncError::InvalidUrl(_))
+            ),
+            "{bad}"
+        );
+    }
+}
