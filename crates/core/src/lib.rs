@@ -15,6 +15,6 @@ pub mod template;
 
 pub use change::{Change, ChangeError, EntityKind};
 pub use domain::*;
-pub use hlc::{Clock, Hlc, SystemTime, TimeSource};
+pub use hlc::{Clock, Hlc, ManualTime, SystemTime, TimeSource};
 pub use ids::*;
 pub use template::*;

@@ -81,6 +81,20 @@ fn db_err(e: impl std::fmt::Display) -> ServerError {
     ServerError::Db(e.to_string())
 }
 
+/// PostgreSQL text cannot hold a NUL character (SQLite can). Refuse it on both engines
+/// alike, as bad input, rather than as a database error on one of them.
+fn check_text(params: &[Val]) -> Result<(), ServerError> {
+    if params
+        .iter()
+        .any(|v| matches!(v, Val::Text(s) if s.contains('\0')))
+    {
+        return Err(ServerError::BadRequest(
+            "text may not contain a NUL character".into(),
+        ));
+    }
+    Ok(())
+}
+
 // ---------- SQLite ----------
 
 /// `$1` → `?1`: SQLite binds `?NNN` by number, whatever the order of appearance.
@@ -100,6 +114,7 @@ fn to_sqlite(v: &Val) -> rusqlite::types::Value {
 
 impl Sql for SqliteTx<'_> {
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, ServerError> {
+        check_text(params)?;
         let mut stmt = self
             .0
             .prepare_cached(&sqlite_placeholders(sql))
@@ -111,6 +126,7 @@ impl Sql for SqliteTx<'_> {
     }
 
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ServerError> {
+        check_text(params)?;
         let mut stmt = self
             .0
             .prepare_cached(&sqlite_placeholders(sql))
@@ -241,6 +257,7 @@ fn pg_params(stmt: &postgres::Statement, params: &[Val]) -> Vec<PgParam> {
 
 impl Sql for PgTx<'_> {
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, ServerError> {
+        check_text(params)?;
         let stmt = self.statement(sql)?;
         let p = pg_params(&stmt, params);
         let refs: Vec<_> = p.iter().map(PgParam::as_sql).collect();
@@ -248,6 +265,7 @@ impl Sql for PgTx<'_> {
     }
 
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ServerError> {
+        check_text(params)?;
         let stmt = self.statement(sql)?;
         let p = pg_params(&stmt, params);
         let refs: Vec<_> = p.iter().map(PgParam::as_sql).collect();
@@ -285,6 +303,9 @@ impl Sql for PgTx<'_> {
     }
 }
 
+/// Idle connections a server process keeps open.
+const MAX_POOL: usize = 16;
+
 pub struct PgDb {
     url: String,
     pool: Mutex<Vec<PgConn>>,
@@ -303,27 +324,46 @@ impl PgDb {
         &self,
         f: impl FnOnce(&mut dyn Sql) -> Result<R, ServerError>,
     ) -> Result<R, ServerError> {
-        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match pooled {
-            Some(c) if !c.client.is_closed() => c,
-            _ => self.connect()?,
-        };
-        let result = {
-            let PgConn { client, statements } = &mut conn;
-            let tx = client.transaction().map_err(db_err)?;
-            let mut t = PgTx { tx, statements };
-            match f(&mut t) {
-                Ok(r) => t.tx.commit().map_err(db_err).map(|()| r),
-                Err(e) => Err(e),
+        let mut f = Some(f);
+        // A pooled connection may have been cut since its last use (database restart,
+        // a proxy's idle timeout): `BEGIN` fails on it. Nothing ran yet, so drop it and
+        // take another, at worst a new one, instead of failing the request.
+        for _ in 0..=MAX_POOL {
+            let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let (mut conn, from_pool) = match pooled {
+                Some(c) if c.client.is_closed() => continue,
+                Some(c) => (c, true),
+                None => (self.connect()?, false),
+            };
+            let result = {
+                let PgConn { client, statements } = &mut conn;
+                match client.transaction() {
+                    Err(e) if from_pool => {
+                        tracing::warn!(error = %e, "dropping a broken pooled connection");
+                        continue;
+                    }
+                    Err(e) => Err(db_err(e)),
+                    Ok(tx) => {
+                        let Some(f) = f.take() else {
+                            return Err(ServerError::Db("transaction body ran twice".into()));
+                        };
+                        let mut t = PgTx { tx, statements };
+                        match f(&mut t) {
+                            Ok(r) => t.tx.commit().map_err(db_err).map(|()| r),
+                            Err(e) => Err(e),
+                        }
+                    }
+                }
+            };
+            if !conn.client.is_closed() {
+                let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+                if pool.len() < MAX_POOL {
+                    pool.push(conn);
+                }
             }
-        };
-        if !conn.client.is_closed() {
-            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-            if pool.len() < 16 {
-                pool.push(conn);
-            }
+            return result;
         }
-        result
+        Err(ServerError::Db("no working database connection".into()))
     }
 }
 

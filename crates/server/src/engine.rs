@@ -143,6 +143,20 @@ impl Push<'_> {
         let base = self
             .field(entity, &record.to_string(), field)?
             .map(|f| f.hlc);
+        self.server_change_on(entity, record, field, value, team, base)
+    }
+
+    /// A server change that names the version it saw explicitly (a merge saw both
+    /// sides).
+    fn server_change_on(
+        &mut self,
+        entity: EntityKind,
+        record: Uuid,
+        field: &str,
+        value: Value,
+        team: Option<&str>,
+        base: Option<Hlc>,
+    ) -> Result<Change, ServerError> {
         let c = Change {
             id: ChangeId::new(),
             entity,
@@ -442,7 +456,8 @@ fn accept(
     }
     let record = c.record.to_string();
 
-    // A delete or an edit that did not see the other is a conflict on `deleted`.
+    // A delete and an edit that did not see each other are a conflict on `deleted`;
+    // both changes still take their own fields by the normal rules below.
     if c.entity != EntityKind::Conflict {
         if c.field == DELETED && c.value == json!(true) {
             let rows = p.t.query(
@@ -463,25 +478,15 @@ fn accept(
                 }
             }
             if let Some(edit) = unseen {
-                p.log(&c, team)?;
-                if c.hlc > edit.hlc {
-                    p.put_field(&c)?;
-                }
                 let values = vec![of_state(&edit, json!(false)), of_change(&c, json!(true))];
                 p.conflict(c.entity, c.record, DELETED, values, team)?;
-                return Ok(Ok(c.hlc));
             }
         } else if c.field != DELETED {
             if let Some(del) = p.field(c.entity, &record, DELETED)? {
-                if del.value == json!(true)
-                    && del.device != c.device
-                    && !c.base.is_some_and(|b| b >= del.hlc)
-                {
-                    p.log(&c, team)?;
-                    p.put_field(&c)?;
+                let unseen = del.device != c.device && !c.base.is_some_and(|b| b >= del.hlc);
+                if del.value == json!(true) && unseen {
                     let values = vec![of_state(&del, json!(true)), of_change(&c, json!(false))];
                     p.conflict(c.entity, c.record, DELETED, values, team)?;
-                    return Ok(Ok(c.hlc));
                 }
             }
         }
@@ -499,8 +504,9 @@ fn accept(
         Decision::Apply => p.put_field(&c)?,
         Decision::Keep => {}
         Decision::Merged(text) => {
-            p.put_field(&c)?;
-            p.server_change(c.entity, c.record, &c.field, json!(text), team)?;
+            // The merged text saw both sides: its base is the later of the two.
+            let base = current.as_ref().map(|f| f.hlc.max(c.hlc)).or(Some(c.hlc));
+            p.server_change_on(c.entity, c.record, &c.field, json!(text), team, base)?;
         }
         Decision::Conflict { incoming_wins } => {
             let cur = current
