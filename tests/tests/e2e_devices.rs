@@ -53,11 +53,17 @@ fn start_server(dir: &Path) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("start server");
+    // Owned by the guard from here on, so a failed start still stops the process.
+    let mut server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        codes: Vec::new(),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         if text.contains("listening on") {
-            let codes = text
+            server.codes = text
                 .lines()
                 .filter_map(|l| {
                     let mut p = l.split_whitespace();
@@ -69,11 +75,7 @@ fn start_server(dir: &Path) -> Server {
                     })
                 })
                 .collect();
-            return Server {
-                child,
-                url: format!("http://127.0.0.1:{port}"),
-                codes,
-            };
+            return server;
         }
         assert!(Instant::now() < deadline, "server did not start: {text}");
         std::thread::sleep(Duration::from_millis(100));

@@ -181,10 +181,15 @@ pub fn enrol(
         ));
     }
     let token = new_token();
-    t.execute(
-        "UPDATE enrol_codes SET used_ms = $1 WHERE code_hash = $2",
+    // Claim the code atomically: of concurrent enrolments with one code, one wins.
+    let claimed = t.execute(
+        "UPDATE enrol_codes SET used_ms = $1
+         WHERE code_hash = $2 AND used_ms IS NULL AND expires_ms >= $1",
         &[now_ms.into(), code_hash.into()],
     )?;
+    if claimed != 1 {
+        return Err(ServerError::Unauthorized(BAD));
+    }
     t.execute(
         "INSERT INTO devices(id, user_id, name, token_hash, enrolled_ms) VALUES ($1, $2, $3, $4, $5)",
         &[

@@ -31,6 +31,8 @@ pub fn publish_template(
     let body = serde_json::to_value(&t).map_err(|e| ServerError::BadRequest(e.to_string()))?;
     let record = t.record_id();
     db.tx(|tx| {
+        // Under the sequence lock, so two publishes of one version cannot both pass.
+        crate::engine::lock_sequence(tx)?;
         let existing = tx.query(
             "SELECT value FROM fields WHERE entity = 'template' AND record_id = $1 AND field = 'body'",
             &[record.to_string().into()],

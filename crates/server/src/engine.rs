@@ -19,7 +19,7 @@ use voordeur_core::protocol::{Accepted, PullResponse, PushResponse, Rejected, MA
 use voordeur_core::*;
 
 /// Take the sequence counter for this transaction; returns the last number given.
-fn lock_sequence(t: &mut dyn Sql) -> Result<i64, ServerError> {
+pub fn lock_sequence(t: &mut dyn Sql) -> Result<i64, ServerError> {
     let rows = t.query(
         "UPDATE counters SET value = value WHERE name = 'seq' RETURNING value",
         &[],
@@ -202,7 +202,7 @@ impl Push<'_> {
                     all.push(v);
                 }
             }
-            all.sort_by(|a, b| a.hlc.cmp(&b.hlc));
+            all.sort_by_key(|a| a.hlc);
             self.server_change(EntityKind::Conflict, id, "values", json!(all), team)?;
             return Ok(());
         }
@@ -221,7 +221,7 @@ impl Push<'_> {
             &[id.to_string().into(), team.map(String::from).into()],
         )?;
         let mut values = values;
-        values.sort_by(|a, b| a.hlc.cmp(&b.hlc));
+        values.sort_by_key(|a| a.hlc);
         for (f, v) in [
             ("entity", json!(entity)),
             ("record_id", json!(record)),
@@ -310,6 +310,7 @@ fn scope(
         return Ok(Err("your account has no team".into()));
     };
     let known = record_team(t, c.entity, &record)?;
+    let mut new_record = false;
     let team = match known {
         Some(team) => {
             if c.entity != EntityKind::Template && team.as_deref() != Some(my_team.as_str()) {
@@ -343,14 +344,7 @@ fn scope(
                     }
                 }
             };
-            t.execute(
-                "INSERT INTO records(entity, record_id, team_id) VALUES ($1, $2, $3)",
-                &[
-                    c.entity.as_str().into(),
-                    record.clone().into(),
-                    team.clone().into(),
-                ],
-            )?;
+            new_record = true;
             team
         }
     };
@@ -378,6 +372,13 @@ fn scope(
     }
     if c.entity == EntityKind::Conflict && c.field != "status" {
         return Ok(Err("a device may only resolve a conflict".into()));
+    }
+    // Only a change that passed every check registers a new record.
+    if new_record {
+        t.execute(
+            "INSERT INTO records(entity, record_id, team_id) VALUES ($1, $2, $3)",
+            &[c.entity.as_str().into(), record.into(), team.clone().into()],
+        )?;
     }
     Ok(Ok(team))
 }
@@ -483,7 +484,7 @@ fn accept(
             }
         } else if c.field != DELETED {
             if let Some(del) = p.field(c.entity, &record, DELETED)? {
-                let unseen = del.device != c.device && !c.base.is_some_and(|b| b >= del.hlc);
+                let unseen = del.device != c.device && c.base.is_none_or(|b| b < del.hlc);
                 if del.value == json!(true) && unseen {
                     let values = vec![of_state(&del, json!(true)), of_change(&c, json!(false))];
                     p.conflict(c.entity, c.record, DELETED, values, team)?;
@@ -614,11 +615,14 @@ pub fn pull(
 
 /// Write changes that originate on the server itself (demo data, CSV imports,
 /// published templates), as the server's device, into a team's scope.
+/// Records a server write creates: kind, id and field values.
+pub type ServerRecords<'a> = [(EntityKind, Uuid, Vec<(&'a str, Value)>)];
+
 pub fn server_write(
     t: &mut dyn Sql,
     clock: &Clock,
     team: Option<&str>,
-    records: &[(EntityKind, Uuid, Vec<(&str, Value)>)],
+    records: &ServerRecords<'_>,
 ) -> Result<(), ServerError> {
     let seq = lock_sequence(t)?;
     let mut p = Push {

@@ -8,9 +8,11 @@
 //! 3. `write/*`: one `Store::answer` (record, field version and outbox row in one
 //!    transaction) against a bare single-row `INSERT` in its own transaction on a
 //!    connection with the same pragmas on the same disk; `commit_one_answer` is the
-//!    same write without `answer`'s checks, to show what those cost. Throughput figures (100,000
-//!    answers per call and in one-visit batches, 100,000 raw inserts in one transaction)
-//!    are timed by hand and printed as `THROUGHPUT` lines.
+//!    same write without `answer`'s checks, to show what those cost. Throughput
+//!    figures (100,000 answers per call and in one-visit batches, 100,000 raw inserts
+//!    in one transaction) are timed by hand and printed as `THROUGHPUT` lines; the
+//!    three single writes are also timed interleaved (`PAIRED` line), which keeps
+//!    their ratio honest when the disk's fsync latency drifts.
 
 use criterion::{black_box, BenchmarkId, Criterion};
 use rusqlite::{params, Connection};
@@ -36,6 +38,8 @@ struct Scale {
     per_call_probe: usize,
     per_call_budget: Duration,
     detail_visits: usize,
+    /// Rounds of (answer, commit_one_answer, bare insert), timed in turn.
+    paired_rounds: usize,
 }
 
 const FULL: Scale = Scale {
@@ -45,6 +49,7 @@ const FULL: Scale = Scale {
     per_call_probe: 10_000,
     per_call_budget: Duration::from_secs(180),
     detail_visits: 50,
+    paired_rounds: 1_500,
 };
 
 const SMOKE: Scale = Scale {
@@ -54,6 +59,7 @@ const SMOKE: Scale = Scale {
     per_call_probe: 120,
     per_call_budget: Duration::from_secs(30),
     detail_visits: 2,
+    paired_rounds: 30,
 };
 
 // ---------------------------------------------------------------------------------
@@ -447,6 +453,11 @@ fn bare_insert_tx(conn: &mut Connection) {
     tx.commit().expect("commit");
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 fn file_mb(path: &Path) -> f64 {
     std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6)
 }
@@ -609,6 +620,52 @@ fn main() {
         raw.as_secs_f64(),
         rate(scale.answers_total, raw)
     );
+
+    // -- paired: answer, commit_one_answer and bare insert interleaved ---------------
+    // fsync latency on a shared disk drifts from second to second; timing the three
+    // writes in turn (rotating which goes first) makes their ratio robust to that drift.
+    {
+        let mut times: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+        let mut visit = new_visit(&mut store, &mut rng);
+        let mut pending = answers(&template, &mut rng);
+        for round in 0..scale.paired_rounds {
+            for k in 0..3 {
+                let which = (round + k) % 3;
+                if which < 2 && pending.is_empty() {
+                    visit = new_visit(&mut store, &mut rng);
+                    pending = answers(&template, &mut rng);
+                }
+                let t = Instant::now();
+                match which {
+                    0 => {
+                        let (item, v) = pending.pop().expect("answer");
+                        store.answer(visit, &item, v).expect("answer");
+                    }
+                    1 => {
+                        let (item, v) = pending.pop().expect("answer");
+                        let change = store
+                            .make_change(
+                                EntityKind::Visit,
+                                visit.0,
+                                &format!("{ANSWER_PREFIX}{item}"),
+                                v,
+                            )
+                            .expect("change");
+                        store.commit(&[change]).expect("commit");
+                    }
+                    _ => bare_insert_tx(&mut bare),
+                }
+                times[which].push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let [a, c1, b] = times.map(median);
+        println!(
+            "PAIRED {} rounds: store_answer {a:.3} ms, commit_one_answer {c1:.3} ms, bare_insert {b:.3} ms (medians); ratio answer/bare {:.2}, commit/bare {:.2}",
+            scale.paired_rounds,
+            a / b,
+            c1 / b
+        );
+    }
 
     println!(
         "SIZE database file {:.0} MB, outbox {} changes",

@@ -1,0 +1,1207 @@
+//! The server's storage stories: one suite, run against SQLite and PostgreSQL.
+//!
+//! Each story is a function of the backend; `stories!` makes a module per story with a
+//! `sqlite` and a `postgres` test (`cargo test enrolment`, `cargo test postgres`). The
+//! server runs in-process, driven through its router; devices are made by hand, so
+//! every clock, base and id is the test's choice. Each story asserts what a worker,
+//! a team lead or an operator would check.
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+use voordeur_core::change::EntityKind::*;
+use voordeur_core::protocol::{EnrolResponse, PullResponse, PushResponse, UserInfo};
+use voordeur_core::{Change, ChangeId, ConflictStatus, DeviceId, Hlc, Role};
+use voordeur_tests::replica::Replica;
+use voordeur_tests::server::{json_body, v1, Device, TestServer};
+use voordeur_tests::Backend;
+
+macro_rules! stories {
+    ($($story:ident),* $(,)?) => {$(
+        mod $story {
+            #[test]
+            fn sqlite() {
+                super::$story(voordeur_tests::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$story(voordeur_tests::Backend::Postgres)
+            }
+        }
+    )*};
+}
+
+stories!(
+    enrolment,
+    push_pull_round_trip,
+    idempotent_replay,
+    field_merge_and_conflicts,
+    note_line_merge,
+    delete_then_concurrent_edit,
+    edit_then_concurrent_delete,
+    edits_concurrent_with_a_delete_keep_the_clock_winner,
+    clock_far_ahead,
+    bad_input_changes_nothing,
+    a_refused_new_record_leaves_no_trace,
+    gzip,
+    gzip_bomb_is_refused,
+    openapi_and_health,
+    one_code_enrols_one_device_under_concurrency,
+    one_template_version_under_concurrency,
+    a_nul_character_is_bad_input_not_a_server_error,
+);
+
+/// Real concurrency needs a database several server processes share: PostgreSQL only.
+#[test]
+fn postgres_concurrent_writers_and_pullers_miss_nothing() {
+    concurrent_writers_and_pullers(Backend::Postgres);
+}
+
+/// PostgreSQL restarted, or idle connections cut by a proxy: the next requests work.
+#[test]
+fn postgres_cut_connections_cost_no_request() {
+    cut_connections_cost_no_request(Backend::Postgres);
+}
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+const TEN_YEARS_MS: u64 = 10 * 365 * 24 * 60 * 60 * 1000;
+
+/// The demo municipality in small: teams noord and zuid, one device per person.
+struct Town {
+    s: TestServer,
+    anna: Device,
+    bilal: Device,
+    carmen: Device,
+    emre: Device,
+    daan: Device,
+}
+
+impl Town {
+    fn new(backend: Backend) -> Town {
+        let s = TestServer::start(backend);
+        let anna = s.user("anna", Role::Worker, Some("noord"));
+        let bilal = s.user("bilal", Role::Worker, Some("noord"));
+        let carmen = s.user("carmen", Role::TeamLead, Some("noord"));
+        let emre = s.user("emre", Role::Worker, Some("zuid"));
+        let daan = s.user("daan", Role::Admin, None);
+        Town {
+            s,
+            anna,
+            bilal,
+            carmen,
+            emre,
+            daan,
+        }
+    }
+
+    /// Everything `device` can pull, applied to a fresh replica.
+    fn replica(&self, device: &Device) -> Replica {
+        let (changes, _) = self.s.pull_all(device, 0);
+        let mut r = Replica::new();
+        r.apply(&changes);
+        r
+    }
+}
+
+/// A new household of `device`'s team: address, postcode and city.
+fn new_household(device: &Device, address: &str) -> (Uuid, Vec<Change>) {
+    let h = Uuid::now_v7();
+    let changes = vec![
+        device.change(Household, h, "address", json!(address), None),
+        device.change(Household, h, "postcode", json!("9711 AB"), None),
+        device.change(Household, h, "city", json!("Noorderstad"), None),
+    ];
+    (h, changes)
+}
+
+/// A household with a visit and a note with `text`, made and pushed by `device`;
+/// returns the note's id and the clock of its text.
+fn household_with_note(s: &TestServer, device: &Device, text: &str) -> (Uuid, Hlc) {
+    let (h, mut changes) = new_household(device, "Molenweg 3");
+    let (v, n) = (Uuid::now_v7(), Uuid::now_v7());
+    changes.extend([
+        device.change(Visit, v, "household_id", json!(h), None),
+        device.change(
+            Visit,
+            v,
+            "template_id",
+            json!("01930000-0000-7000-8000-000000000001"),
+            None,
+        ),
+        device.change(Visit, v, "template_version", json!(1), None),
+        device.change(Visit, v, "status", json!("draft"), None),
+        device.change(Note, n, "visit_id", json!(v), None),
+        device.change(Note, n, "text", json!(text), None),
+    ]);
+    let text_hlc = changes.last().expect("text change").hlc;
+    s.push_ok(device, &changes);
+    (n, text_hlc)
+}
+
+fn ids(changes: &[Change]) -> Vec<ChangeId> {
+    changes.iter().map(|c| c.id).collect()
+}
+
+// ---------------------------------------------------------------- enrolment
+
+fn enrolment(backend: Backend) {
+    let s = TestServer::start(backend);
+    s.add_user("anna", Role::Worker, Some("noord"));
+
+    // A code gives a token and says who the device belongs to.
+    let code = s.code("anna");
+    let device = DeviceId::new();
+    let reply = s.enrol_with(&code, device);
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let enrolled: EnrolResponse = reply.parse();
+    assert!(enrolled.token.len() >= 32, "a long random token");
+    assert_eq!(enrolled.device_id, device);
+    assert_eq!(enrolled.user.name, "anna");
+    assert_eq!(enrolled.user.role, Role::Worker);
+    assert_eq!(enrolled.user.team_name.as_deref(), Some("noord"));
+    assert_eq!(enrolled.user.team_id, Some(s.team_id("noord")));
+    let me = s.send(
+        v1("GET", "/v1/me", Some(&enrolled.token))
+            .body(Body::empty())
+            .expect("request"),
+    );
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+    assert_eq!(me.parse::<UserInfo>(), enrolled.user);
+
+    // The same code again, from another device or the same one: refused.
+    s.enrol_with(&code, DeviceId::new())
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    s.enrol_with(&code, device)
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A code made 25 hours ago has expired.
+    let old = s.code_at("anna", s.now_ms() - 25 * HOUR_MS);
+    s.enrol_with(&old, DeviceId::new())
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    // A code nobody made.
+    s.enrol_with("ABCD-EFGH", DeviceId::new())
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // An unknown token.
+    s.pull_reply("not-a-token", 0, None)
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    s.push_reply("not-a-token", &[])
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A lost tablet is revoked: its next sync fails with 401 and changes nothing.
+    let tablet = s.enrol("anna");
+    let (_, changes) = new_household(&tablet, "Lindenlaan 1");
+    s.push_ok(&tablet, &changes[..1]);
+    s.revoke(&tablet);
+    let before = s.snapshot();
+    s.push_reply(&tablet.token, &changes[1..])
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    s.pull_reply(&tablet.token, 0, None)
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(s.snapshot(), before, "a revoked device changes nothing");
+    // Anna's first tablet is not affected.
+    assert_eq!(
+        s.pull_reply(&enrolled.token, 0, None).status,
+        StatusCode::OK
+    );
+}
+
+// ---------------------------------------------------------------- push and pull
+
+fn push_pull_round_trip(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let template = s.publish_sample_template();
+    let anna = &town.anna;
+    let noord = s.team_id("noord");
+
+    let (h, r, v, n) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    let changes = vec![
+        anna.change(Household, h, "address", json!("Lindenlaan 12"), None),
+        anna.change(Household, h, "postcode", json!("9711 AB"), None),
+        anna.change(Household, h, "team_id", json!(noord.to_string()), None),
+        anna.change(Resident, r, "household_id", json!(h), None),
+        anna.change(Resident, r, "name", json!("Fatima Jansen"), None),
+        anna.change(Resident, r, "birth_year", json!(1961), None),
+        anna.change(Visit, v, "household_id", json!(h), None),
+        anna.change(Visit, v, "template_id", json!(template.id), None),
+        anna.change(Visit, v, "template_version", json!(template.version), None),
+        anna.change(Visit, v, "status", json!("draft"), None),
+        anna.change(Visit, v, "answer.geld.post_ongeopend", json!(true), None),
+        anna.change(Note, n, "visit_id", json!(v), None),
+        anna.change(Note, n, "text", json!("Stapel post bij de deur."), None),
+    ];
+    let pushed = s.push_ok(anna, &changes);
+    assert_eq!(pushed.conflicts, 0);
+    assert_eq!(
+        pushed.accepted.iter().map(|a| a.id).collect::<Vec<_>>(),
+        ids(&changes),
+        "accepted in the order pushed"
+    );
+    for (a, c) in pushed.accepted.iter().zip(&changes) {
+        assert_eq!(a.hlc, c.hlc, "a clock within bounds is kept");
+    }
+
+    // Bilal, same team, another device: the template, then everything Anna did, in
+    // her order, with her as the author.
+    let first = s.pull(&town.bilal, 0, None);
+    assert!(!first.more);
+    assert!(first.cursor > 0);
+    let (templates, theirs): (Vec<_>, Vec<_>) =
+        first.changes.iter().partition(|c| c.entity == Template);
+    assert_eq!(templates.len(), 1, "the published template");
+    assert_eq!(templates[0].record, template.record_id());
+    assert_eq!(theirs.len(), changes.len());
+    for (got, sent) in theirs.iter().zip(&changes) {
+        assert_eq!(got.id, sent.id);
+        assert_eq!(
+            (got.entity, got.record, &got.field, &got.value, got.hlc, got.device),
+            (
+                sent.entity,
+                sent.record,
+                &sent.field,
+                &sent.value,
+                sent.hlc,
+                sent.device
+            )
+        );
+        assert_eq!(got.author, Some(anna.user.id), "the server sets the author");
+    }
+    // Nothing new: nothing served, the cursor stays.
+    let again = s.pull(&town.bilal, first.cursor, None);
+    assert!(again.changes.is_empty());
+    assert_eq!(again.cursor, first.cursor);
+    assert!(!again.more);
+    // Anna does not get her own changes back.
+    let own = s.pull(anna, 0, None);
+    assert!(own.changes.iter().all(|c| c.device != anna.id));
+
+    // Emre (team zuid) gets the template and none of team noord's households.
+    let (emre, _) = s.pull_all(&town.emre, 0);
+    assert_eq!(emre.len(), 1, "only the template: {emre:?}");
+    assert_eq!(emre[0].entity, Template);
+    // The admin gets templates, no resident data.
+    let (admin, _) = s.pull_all(&town.daan, 0);
+    assert_eq!(admin.len(), 1, "only the template: {admin:?}");
+    assert_eq!(admin[0].entity, Template);
+
+    // In batches of 3: everything exactly once, `more` until the end.
+    let mut cursor = 0;
+    let mut batched = Vec::new();
+    for round in 0.. {
+        assert!(round < 100, "pulling in batches never ends");
+        let page = s.pull(&town.carmen, cursor, Some(3));
+        assert!(page.changes.len() <= 3);
+        assert!(page.cursor > cursor || !page.more);
+        cursor = page.cursor;
+        batched.extend(page.changes.iter().map(|c| c.id));
+        if !page.more {
+            break;
+        }
+        assert_eq!(page.changes.len(), 3, "a page before the end is full");
+    }
+    assert_eq!(batched, ids(&first.changes), "every change once, in order");
+    assert_eq!(cursor, first.cursor);
+}
+
+// ---------------------------------------------------------------- idempotency
+
+fn idempotent_replay(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let (h, mut changes) = new_household(anna, "Kerkplein 4");
+    let r = Uuid::now_v7();
+    changes.push(anna.change(Resident, r, "household_id", json!(h), None));
+    changes.push(anna.change(Resident, r, "name", json!("Kees Bakker"), None));
+
+    let first = s.push_ok(anna, &changes);
+    let rows = s.snapshot();
+    // The answer was lost; the tablet sends the same batch again.
+    let second = s.push_ok(anna, &changes);
+    assert_eq!(second.accepted, first.accepted, "same ids, same clocks");
+    assert_eq!(second.conflicts, 0);
+    assert_eq!(s.snapshot(), rows, "nothing applied twice");
+
+    // A replay mixed with a new change: the new one is applied, the old one not again.
+    let extra = anna.change(Household, h, "neighbourhood", json!("Noord 1"), None);
+    let mixed = s.push_ok(anna, &[changes[0].clone(), extra.clone()]);
+    assert_eq!(mixed.accepted[0], first.accepted[0]);
+    assert_eq!(s.count("log"), rows[0] + 1);
+
+    let (pulled, _) = s.pull_all(&town.bilal, 0);
+    let mut expected = ids(&changes);
+    expected.push(extra.id);
+    assert_eq!(ids(&pulled), expected, "each change once, in order");
+}
+
+// ---------------------------------------------------------------- merge
+
+fn field_merge_and_conflicts(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let (anna, bilal, carmen) = (&town.anna, &town.bilal, &town.carmen);
+    let anna2 = s.enrol("anna");
+    let (h, created) = new_household(anna, "Lindenlaan 1");
+    s.push_ok(anna, &created);
+    s.pull_all(bilal, 0);
+    s.pull_all(&anna2, 0);
+    let base = |field: &str| {
+        created
+            .iter()
+            .find(|c| c.field == field)
+            .map(|c| c.hlc)
+            .expect("created field")
+    };
+
+    // Different fields of the same household, concurrently: both win, no conflict.
+    let a = anna.change(
+        Household,
+        h,
+        "address",
+        json!("Lindenlaan 1A"),
+        Some(base("address")),
+    );
+    let b = bilal.change(Household, h, "city", json!("Groningen"), Some(base("city")));
+    assert_eq!(s.push_ok(anna, &[a]).conflicts, 0);
+    assert_eq!(s.push_ok(bilal, &[b]).conflicts, 0);
+    let view = town.replica(carmen);
+    assert_eq!(
+        view.value(Household, h, "address"),
+        Some(&json!("Lindenlaan 1A"))
+    );
+    assert_eq!(view.value(Household, h, "city"), Some(&json!("Groningen")));
+    assert!(view.conflicts().is_empty());
+
+    // The same field, different values, the same base: one conflict keeping both.
+    let pc = base("postcode");
+    let a = anna.change(Household, h, "postcode", json!("9711 AC"), Some(pc));
+    let b = bilal.change(Household, h, "postcode", json!("9711 AD"), Some(pc));
+    assert_eq!(s.push_ok(anna, std::slice::from_ref(&a)).conflicts, 0);
+    assert_eq!(s.push_ok(bilal, std::slice::from_ref(&b)).conflicts, 1);
+    let view = town.replica(carmen);
+    let conflicts = view.conflicts();
+    assert_eq!(conflicts.len(), 1, "exactly one conflict: {conflicts:?}");
+    let conflict = &conflicts[0];
+    assert_eq!(conflict.entity, Household);
+    assert_eq!(conflict.record_id, h);
+    assert_eq!(conflict.field, "postcode");
+    assert_eq!(conflict.status, ConflictStatus::Open);
+    let kept: HashSet<_> = conflict
+        .values
+        .iter()
+        .map(|v| (v.value.clone(), v.device, v.change_id))
+        .collect();
+    assert_eq!(
+        kept,
+        HashSet::from([
+            (a.value.clone(), anna.id, a.id),
+            (b.value.clone(), bilal.id, b.id)
+        ])
+    );
+    let winner = if a.hlc > b.hlc { &a } else { &b };
+    assert_eq!(view.value(Household, h, "postcode"), Some(&winner.value));
+    assert_eq!(
+        s.field(Household, h, "postcode"),
+        Some((winner.value.clone(), winner.hlc)),
+        "the server shows the clock winner too"
+    );
+
+    // A third concurrent value joins the same conflict.
+    let c = anna2.change(Household, h, "postcode", json!("9711 AE"), Some(pc));
+    assert_eq!(s.push_ok(&anna2, std::slice::from_ref(&c)).conflicts, 1);
+    let view = town.replica(carmen);
+    let conflicts = view.conflicts();
+    assert_eq!(conflicts.len(), 1, "still one conflict: {conflicts:?}");
+    assert_eq!(conflicts[0].id, conflict.id);
+    assert_eq!(conflicts[0].values.len(), 3);
+    assert!(conflicts[0]
+        .values
+        .iter()
+        .any(|v| v.change_id == c.id && v.device == anna2.id && v.value == c.value));
+    let winner = [&a, &b, &c]
+        .into_iter()
+        .max_by_key(|x| x.hlc)
+        .expect("three");
+    assert_eq!(view.value(Household, h, "postcode"), Some(&winner.value));
+
+    // Carmen resolves it: she keeps Bilal's value, having seen the winner.
+    let conflict_id = conflict.id.0;
+    let resolve = [
+        carmen.change(
+            Conflict,
+            conflict_id,
+            "status",
+            json!("resolved"),
+            view.hlc(Conflict, conflict_id, "status"),
+        ),
+        carmen.change(
+            Household,
+            h,
+            "postcode",
+            json!("9711 AD"),
+            view.hlc(Household, h, "postcode"),
+        ),
+    ];
+    let resolved = s.push_ok(carmen, &resolve);
+    assert_eq!(resolved.conflicts, 0, "resolving opens no new conflict");
+    assert_eq!(s.count("open_conflicts"), 0);
+    let view = town.replica(&town.bilal);
+    let conflicts = view.conflicts();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].status, ConflictStatus::Resolved);
+    assert_eq!(
+        view.value(Household, h, "postcode"),
+        Some(&json!("9711 AD"))
+    );
+}
+
+fn note_line_merge(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let (anna, bilal) = (&town.anna, &town.bilal);
+    let text = "regel een\nregel twee\nregel drie";
+
+    // Edits on different lines merge.
+    let (n, base) = household_with_note(s, anna, text);
+    s.pull_all(bilal, 0);
+    let a = anna.change(
+        Note,
+        n,
+        "text",
+        json!("regel EEN\nregel twee\nregel drie"),
+        Some(base),
+    );
+    let b = bilal.change(
+        Note,
+        n,
+        "text",
+        json!("regel een\nregel twee\nregel DRIE"),
+        Some(base),
+    );
+    assert_eq!(s.push_ok(anna, &[a]).conflicts, 0);
+    assert_eq!(s.push_ok(bilal, &[b]).conflicts, 0);
+    let view = town.replica(&town.carmen);
+    assert_eq!(
+        view.value(Note, n, "text"),
+        Some(&json!("regel EEN\nregel twee\nregel DRIE")),
+        "both edits kept"
+    );
+    assert!(view.conflicts().is_empty());
+    assert_eq!(
+        s.field(Note, n, "text").map(|f| f.0),
+        Some(json!("regel EEN\nregel twee\nregel DRIE"))
+    );
+    // Anna and Bilal receive the merged text too.
+    let anna_view = town.replica(anna);
+    assert_eq!(
+        anna_view.value(Note, n, "text"),
+        Some(&json!("regel EEN\nregel twee\nregel DRIE"))
+    );
+
+    // Edits of the same line conflict.
+    let (n2, base) = household_with_note(s, anna, text);
+    s.pull_all(bilal, 0);
+    let a = anna.change(
+        Note,
+        n2,
+        "text",
+        json!("regel Een!\nregel twee\nregel drie"),
+        Some(base),
+    );
+    let b = bilal.change(
+        Note,
+        n2,
+        "text",
+        json!("regel één\nregel twee\nregel drie"),
+        Some(base),
+    );
+    s.push_ok(anna, &[a]);
+    assert_eq!(s.push_ok(bilal, &[b]).conflicts, 1);
+    let conflicts = town.replica(&town.carmen).conflicts();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(
+        (
+            conflicts[0].entity,
+            conflicts[0].record_id,
+            &*conflicts[0].field
+        ),
+        (Note, n2, "text")
+    );
+    assert_eq!(conflicts[0].values.len(), 2);
+}
+
+// ---------------------------------------------------------------- delete vs edit
+
+fn delete_vs_edit(backend: Backend, delete_first: bool) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let (anna, bilal) = (&town.anna, &town.bilal);
+    let (n, created) = household_with_note(s, anna, "Afspraak met de buurtcoach.");
+    s.pull_all(bilal, 0);
+
+    let delete = anna.change(Note, n, "deleted", json!(true), Some(created));
+    let edit = bilal.change(
+        Note,
+        n,
+        "text",
+        json!("Afspraak met de buurtcoach op dinsdag."),
+        Some(created),
+    );
+    let (first, second) = if delete_first {
+        ((anna, &delete), (bilal, &edit))
+    } else {
+        ((bilal, &edit), (anna, &delete))
+    };
+    assert_eq!(
+        s.push_ok(first.0, std::slice::from_ref(first.1)).conflicts,
+        0
+    );
+    assert_eq!(
+        s.push_ok(second.0, std::slice::from_ref(second.1))
+            .conflicts,
+        1,
+        "a delete concurrent with an edit is a conflict"
+    );
+
+    let conflicts = town.replica(&town.carmen).conflicts();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    let c = &conflicts[0];
+    assert_eq!((c.entity, c.record_id, &*c.field), (Note, n, "deleted"));
+    assert_eq!(c.status, ConflictStatus::Open);
+    let kept: HashSet<_> = c
+        .values
+        .iter()
+        .map(|v| (v.value.clone(), v.device))
+        .collect();
+    assert_eq!(
+        kept,
+        HashSet::from([(json!(true), anna.id), (json!(false), bilal.id)])
+    );
+}
+
+fn delete_then_concurrent_edit(backend: Backend) {
+    delete_vs_edit(backend, true);
+}
+
+fn edit_then_concurrent_delete(backend: Backend) {
+    delete_vs_edit(backend, false);
+}
+
+/// Two devices edit a note's text without seeing a delete or each other; the later
+/// edit arrives first. The server's current value must be the clock winner (what
+/// every device shows), and the losing text must be kept in a conflict.
+fn edits_concurrent_with_a_delete_keep_the_clock_winner(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let (anna, bilal, carmen) = (&town.anna, &town.bilal, &town.carmen);
+    let (n, created) = household_with_note(s, anna, "Eerste versie.");
+    s.pull_all(bilal, 0);
+    s.pull_all(carmen, 0);
+    s.push_ok(
+        anna,
+        &[anna.change(Note, n, "deleted", json!(true), Some(created))],
+    );
+
+    // Carmen's edit is made first (lower clock) but arrives last.
+    let early = carmen.change(Note, n, "text", json!("Versie van Carmen."), Some(created));
+    std::thread::sleep(Duration::from_millis(5));
+    let late = bilal.change(Note, n, "text", json!("Versie van Bilal."), Some(created));
+    assert!(late.hlc > early.hlc);
+    s.push_ok(bilal, std::slice::from_ref(&late));
+    s.push_ok(carmen, std::slice::from_ref(&early));
+
+    let view = town.replica(&town.anna);
+    assert_eq!(
+        view.value(Note, n, "text"),
+        Some(&late.value),
+        "devices show the clock winner"
+    );
+    assert_eq!(
+        s.field(Note, n, "text"),
+        Some((late.value.clone(), late.hlc)),
+        "the server's current text must be the clock winner that every device shows \
+         (convergence), not the last change to arrive"
+    );
+    let kept: Vec<_> = view
+        .conflicts()
+        .iter()
+        .flat_map(|c| c.values.iter().map(|v| v.value.clone()))
+        .collect();
+    assert!(
+        kept.contains(&early.value),
+        "the losing concurrent text must be kept in a conflict, not lost: {kept:?}"
+    );
+}
+
+// ---------------------------------------------------------------- clocks
+
+fn clock_far_ahead(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let (anna, bilal) = (&town.anna, &town.bilal);
+    let h = Uuid::now_v7();
+    let mut ahead = anna.change(Household, h, "address", json!("Toekomstlaan 1"), None);
+    ahead.hlc.wall_ms += TEN_YEARS_MS;
+    let pushed = s.push_ok(anna, std::slice::from_ref(&ahead));
+    let stored = pushed.accepted[0].hlc;
+    let now = u64::try_from(s.now_ms()).expect("time after 1970");
+    assert_ne!(stored, ahead.hlc, "re-stamped");
+    assert!(
+        stored.wall_ms.abs_diff(now) < 60_000,
+        "re-stamped near the server's time: {stored} vs {now}"
+    );
+    // Replaying it answers with the same stamp.
+    assert_eq!(
+        s.push_ok(anna, std::slice::from_ref(&ahead)).accepted,
+        pushed.accepted
+    );
+
+    // Bilal receives the re-stamped change and edits after seeing it: his edit wins.
+    let (pulled, _) = s.pull_all(bilal, 0);
+    let got = pulled.iter().find(|c| c.id == ahead.id).expect("pulled");
+    assert_eq!(got.hlc, stored);
+    let edit = bilal.change(Household, h, "address", json!("Hedenweg 2"), Some(stored));
+    let r = s.push_ok(bilal, std::slice::from_ref(&edit));
+    assert_eq!(r.conflicts, 0);
+    assert_eq!(r.accepted[0].hlc, edit.hlc);
+    let view = town.replica(&town.carmen);
+    assert_eq!(
+        view.value(Household, h, "address"),
+        Some(&json!("Hedenweg 2"))
+    );
+    assert_eq!(
+        s.field(Household, h, "address").map(|f| f.0),
+        Some(json!("Hedenweg 2"))
+    );
+}
+
+// ---------------------------------------------------------------- bad input
+
+fn bad_input_changes_nothing(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let zuid_household = s.import_households("zuid", 1)[0];
+    let (h, created) = new_household(anna, "Schoolstraat 8");
+    s.push_ok(anna, &created);
+    let raw = |body: Vec<u8>| {
+        s.send(
+            v1("POST", "/v1/push", Some(&anna.token))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("request"),
+        )
+    };
+
+    let before = s.snapshot();
+    // Malformed JSON.
+    raw(b"{\"changes\": [".to_vec()).assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    // A body over the limit.
+    let mut big = b"{\"changes\": [], \"pad\": \"".to_vec();
+    big.resize(17 * 1024 * 1024, b'x');
+    big.extend_from_slice(b"\"}");
+    raw(big).assert_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    // An unknown top-level field.
+    let reply = raw(br#"{"changes": [], "force": true}"#.to_vec());
+    assert!(reply.status.is_client_error(), "{reply:?}");
+    assert!(reply.json()["error"].is_string());
+    assert_eq!(s.snapshot(), before);
+
+    // One bad change in a batch: that change is refused, the rest applied.
+    let good1 = anna.change(Household, h, "neighbourhood", json!("Noord 2"), None);
+    let bad = anna.change(Household, h, "wachtwoord", json!("geheim"), None);
+    let good2 = anna.change(Household, h, "closed", json!(false), None);
+    let r = s.push(anna, &[good1.clone(), bad.clone(), good2.clone()]);
+    assert_eq!(r.rejected.len(), 1);
+    assert_eq!(r.rejected[0].id, bad.id);
+    assert!(
+        r.rejected[0].reason.contains("wachtwoord"),
+        "{}",
+        r.rejected[0].reason
+    );
+    assert_eq!(
+        r.accepted.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![good1.id, good2.id]
+    );
+    assert_eq!(s.count("log"), before[0] + 2);
+
+    // Each of these is refused with a reason, and changes nothing.
+    let stranger = DeviceId::new();
+    let mut foreign = anna.change(Household, h, "address", json!("Schoolstraat 9"), None);
+    foreign.device = town.bilal.id;
+    foreign.hlc.device = town.bilal.id;
+    let mut unknown_device = anna.change(Household, h, "address", json!("X 1"), None);
+    unknown_device.device = stranger;
+    let refused: Vec<(&str, Change)> = vec![
+        (
+            "a value of the wrong type",
+            anna.change(Household, h, "address", json!(12), None),
+        ),
+        (
+            "a date that is no date",
+            anna.change(FollowUp, Uuid::now_v7(), "due", json!("2026-13-01"), None),
+        ),
+        (
+            "a visit of a household that does not exist",
+            anna.change(
+                Visit,
+                Uuid::now_v7(),
+                "household_id",
+                json!(Uuid::now_v7()),
+                None,
+            ),
+        ),
+        (
+            "a change to a household of team zuid",
+            anna.change(
+                Household,
+                zuid_household,
+                "address",
+                json!("Havenkade 1"),
+                None,
+            ),
+        ),
+        (
+            "a visit in a household of team zuid",
+            anna.change(
+                Visit,
+                Uuid::now_v7(),
+                "household_id",
+                json!(zuid_household),
+                None,
+            ),
+        ),
+        ("a change made by another device", foreign),
+        ("a change of a device that does not exist", unknown_device),
+        (
+            "a template from a worker",
+            anna.change(Template, Uuid::now_v7(), "body", json!({}), None),
+        ),
+    ];
+    for (what, change) in refused {
+        let before = s.snapshot();
+        let r = s.push(anna, std::slice::from_ref(&change));
+        assert!(r.accepted.is_empty(), "{what}: accepted");
+        assert_eq!(r.rejected.len(), 1, "{what}");
+        assert_eq!(r.rejected[0].id, change.id, "{what}");
+        assert!(!r.rejected[0].reason.is_empty(), "{what}: a reason");
+        assert_eq!(s.snapshot(), before, "{what}: nothing changed");
+    }
+
+    // An admin does not write resident data.
+    let before = s.snapshot();
+    let r = s.push(
+        &town.daan,
+        &[town.daan.change(
+            Household,
+            Uuid::now_v7(),
+            "address",
+            json!("Beukenhof 1"),
+            None,
+        )],
+    );
+    assert_eq!(r.rejected.len(), 1);
+    assert_eq!(s.snapshot(), before);
+
+    // An outdated app: 426 "update required", never a half-applied sync.
+    let change = anna.change(Household, h, "address", json!("Schoolstraat 10"), None);
+    let body = json!({ "changes": [change] }).to_string();
+    for version in [None, Some("2"), Some("x")] {
+        let mut b = axum::http::Request::builder()
+            .method("POST")
+            .uri("/v1/push")
+            .header("authorization", format!("Bearer {}", anna.token))
+            .header("content-type", "application/json");
+        if let Some(v) = version {
+            b = b.header("voordeur-protocol", v);
+        }
+        let reply = s.send(b.body(Body::from(body.clone())).expect("request"));
+        reply.assert_error(StatusCode::UPGRADE_REQUIRED, "update_required");
+    }
+    assert_eq!(s.snapshot(), before);
+
+    // A cursor that is not a number.
+    s.send(
+        v1("GET", "/v1/pull?since=abc", Some(&anna.token))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+
+    // An unknown endpoint.
+    s.send(
+        v1("GET", "/v1/households", Some(&anna.token))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    // A used enrolment code.
+    let code = s.code("bilal");
+    assert_eq!(s.enrol_with(&code, DeviceId::new()).status, StatusCode::OK);
+    s.enrol_with(&code, DeviceId::new())
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(s.snapshot(), before);
+}
+
+/// A change refused while creating a record must not leave the record registered:
+/// "bad input changes nothing".
+fn a_refused_new_record_leaves_no_trace(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let zuid = s.team_id("zuid");
+    let h = Uuid::now_v7();
+    let before = s.snapshot();
+    let r = s.push(
+        anna,
+        &[anna.change(Household, h, "team_id", json!(zuid.to_string()), None)],
+    );
+    assert_eq!(
+        r.rejected.len(),
+        1,
+        "a device cannot put a household in team zuid"
+    );
+    assert_eq!(
+        s.snapshot(),
+        before,
+        "[log, fields, records] rows: the refused household must not be registered"
+    );
+}
+
+// ---------------------------------------------------------------- gzip
+
+fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+fn gzip(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let (_, changes) = new_household(anna, "Populierenlaan 7");
+    let body = gzip_bytes(json!({ "changes": changes }).to_string().as_bytes());
+    let reply = s.send(
+        v1("POST", "/v1/push", Some(&anna.token))
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(Body::from(body))
+            .expect("request"),
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let pushed: PushResponse = reply.parse();
+    assert_eq!(pushed.accepted.len(), changes.len());
+
+    let reply = s.send(
+        v1("GET", "/v1/pull?since=0", Some(&town.bilal.token))
+            .header("accept-encoding", "gzip")
+            .body(Body::empty())
+            .expect("request"),
+    );
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply
+            .headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
+    let mut text = String::new();
+    GzDecoder::new(&reply.body[..])
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    let pulled: PullResponse = serde_json::from_str(&text).expect("pull response");
+    assert_eq!(ids(&pulled.changes), ids(&changes));
+}
+
+/// The body limit holds after decompression: a small gzip of 17 MiB is refused.
+fn gzip_bomb_is_refused(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let mut json = b"{\"changes\": [], \"pad\": \"".to_vec();
+    json.resize(17 * 1024 * 1024, b'x');
+    json.extend_from_slice(b"\"}");
+    let body = gzip_bytes(&json);
+    assert!(body.len() < 1024 * 1024);
+    let before = s.snapshot();
+    let reply = s.send(
+        v1("POST", "/v1/push", Some(&town.anna.token))
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(Body::from(body))
+            .expect("request"),
+    );
+    reply.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    assert_eq!(s.snapshot(), before);
+}
+
+// ---------------------------------------------------------------- operator endpoints
+
+fn openapi_and_health(backend: Backend) {
+    let s = TestServer::start(backend);
+    let get = |path: &str| {
+        s.send(
+            axum::http::Request::builder()
+                .uri(path)
+                .body(Body::empty())
+                .expect("request"),
+        )
+    };
+    let spec = get("/v1/openapi.json");
+    assert_eq!(spec.status, StatusCode::OK);
+    let spec = spec.json();
+    assert!(spec["paths"]["/v1/push"].is_object(), "{}", spec["paths"]);
+    assert!(spec["paths"]["/v1/pull"].is_object(), "{}", spec["paths"]);
+    let health = get("/health");
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()["status"], json!("ok"));
+}
+
+// ---------------------------------------------------------------- concurrency
+
+/// Eight tablets enter the same code at the same moment, through two server
+/// processes: exactly one is enrolled.
+fn one_code_enrols_one_device_under_concurrency(backend: Backend) {
+    let one = TestServer::start(backend);
+    let two = one.another_process();
+    one.add_user("anna", Role::Worker, Some("noord"));
+    for round in 0..10 {
+        let code = one.code("anna");
+        let barrier = Barrier::new(8);
+        let ok = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (server, code, barrier) =
+                        (if i % 2 == 0 { &one } else { &two }, &code, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        server.enrol_with(code, DeviceId::new()).status
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("enrol thread"))
+                .filter(|s| *s == StatusCode::OK)
+                .count()
+        });
+        assert_eq!(ok, 1, "round {round}: {ok} devices enrolled with one code");
+    }
+}
+
+fn concurrent_writers_and_pullers(backend: Backend) {
+    const PUSHERS: usize = 4;
+    const BATCHES: usize = 3;
+    const BATCH: usize = 50;
+    const PULLERS: usize = 2;
+    let one = TestServer::start(backend);
+    let two = one.another_process();
+    let servers = [&one, &two];
+    one.add_user("anna", Role::Worker, Some("noord"));
+    one.add_user("bilal", Role::Worker, Some("noord"));
+    let pushers: Vec<Device> = (0..PUSHERS).map(|_| one.enrol("anna")).collect();
+    let pullers: Vec<Device> = (0..PULLERS).map(|_| two.enrol("bilal")).collect();
+    let done = AtomicBool::new(false);
+    let deadline = Instant::now() + Duration::from_secs(120);
+
+    let (pushed, received) = std::thread::scope(|scope| {
+        let push_threads: Vec<_> = pushers
+            .iter()
+            .enumerate()
+            .map(|(i, device)| {
+                scope.spawn(move || {
+                    let mut ids = Vec::new();
+                    for b in 0..BATCHES {
+                        let changes: Vec<Change> = (0..BATCH)
+                            .map(|k| {
+                                device.change(
+                                    Household,
+                                    Uuid::now_v7(),
+                                    "address",
+                                    json!(format!("Straat {i}-{b}-{k}")),
+                                    None,
+                                )
+                            })
+                            .collect();
+                        let server = servers[(i + b) % 2];
+                        let r = server.push_ok(device, &changes);
+                        ids.extend(r.accepted.iter().map(|a| a.id));
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let pull_threads: Vec<_> = pullers
+            .iter()
+            .enumerate()
+            .map(|(i, device)| {
+                let done = &done;
+                scope.spawn(move || {
+                    let mut cursor = 0;
+                    let mut got: Vec<ChangeId> = Vec::new();
+                    let mut round = 0usize;
+                    let pull = |round: usize, cursor: &mut u64, got: &mut Vec<ChangeId>| {
+                        let r = servers[(i + round) % 2].pull(device, *cursor, Some(37));
+                        assert!(r.cursor >= *cursor);
+                        *cursor = r.cursor;
+                        got.extend(r.changes.iter().map(|c| c.id));
+                        r.more
+                    };
+                    while !done.load(Ordering::SeqCst) {
+                        assert!(Instant::now() < deadline, "pushes did not finish in time");
+                        pull(round, &mut cursor, &mut got);
+                        round += 1;
+                    }
+                    let during = got.len();
+                    // Everything is committed now: one last pull to the end.
+                    for _ in 0..1_000 {
+                        round += 1;
+                        if !pull(round, &mut cursor, &mut got) {
+                            break;
+                        }
+                    }
+                    (got, during)
+                })
+            })
+            .collect();
+        let pushed: Vec<ChangeId> = push_threads
+            .into_iter()
+            .flat_map(|h| h.join().expect("pusher"))
+            .collect();
+        done.store(true, Ordering::SeqCst);
+        let received: Vec<(Vec<ChangeId>, usize)> = pull_threads
+            .into_iter()
+            .map(|h| h.join().expect("puller"))
+            .collect();
+        (pushed, received)
+    });
+
+    assert_eq!(pushed.len(), PUSHERS * BATCHES * BATCH);
+    let expected: HashSet<ChangeId> = pushed.iter().copied().collect();
+    assert!(
+        received
+            .iter()
+            .any(|(_, during)| *during > 0 && *during < expected.len()),
+        "the pullers pulled while the pushes ran: {:?}",
+        received.iter().map(|r| r.1).collect::<Vec<_>>()
+    );
+    for (i, (got, _)) in received.iter().enumerate() {
+        let mut counts: HashMap<ChangeId, usize> = HashMap::new();
+        for id in got {
+            *counts.entry(*id).or_default() += 1;
+        }
+        let twice = counts.values().filter(|n| **n > 1).count();
+        let missing = expected
+            .iter()
+            .filter(|id| !counts.contains_key(id))
+            .count();
+        let extra = counts.keys().filter(|id| !expected.contains(id)).count();
+        assert_eq!(
+            (missing, twice, extra),
+            (0, 0, 0),
+            "puller {i}: (missing, received twice, unexpected) of {} pushed",
+            expected.len()
+        );
+    }
+}
+
+/// Two operators publish different content as the same template version at the same
+/// moment, through two server processes: one wins, the other is told to publish a new
+/// version. Published versions are immutable.
+fn one_template_version_under_concurrency(backend: Backend) {
+    let one = TestServer::start(backend);
+    let two = one.another_process();
+    let sample: Value =
+        serde_json::from_str(voordeur_server::demo::SAMPLE_TEMPLATE).expect("sample template");
+    for version in 2..12 {
+        let barrier = Barrier::new(2);
+        let results: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> = [&one, &two]
+                .into_iter()
+                .enumerate()
+                .map(|(i, server)| {
+                    let mut t = sample.clone();
+                    t["version"] = json!(version);
+                    t["name"]["nl"] = json!(format!("Huisbezoek variant {i}"));
+                    let (barrier, text) = (&barrier, t.to_string());
+                    scope.spawn(move || {
+                        barrier.wait();
+                        voordeur_server::demo::publish_template(
+                            &server.state.db,
+                            &server.state.clock,
+                            &text,
+                        )
+                        .is_ok()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("publisher"))
+                .collect()
+        });
+        assert_eq!(
+            results.iter().filter(|ok| **ok).count(),
+            1,
+            "version {version}: both publishes succeeded, so one content overwrote the other"
+        );
+    }
+}
+
+/// A device name with a NUL character (PostgreSQL text cannot hold one) is bad input:
+/// a 4xx or stored without it, never a 500.
+fn a_nul_character_is_bad_input_not_a_server_error(backend: Backend) {
+    let s = TestServer::start(backend);
+    s.add_user("anna", Role::Worker, Some("noord"));
+    let reply = s.send(json_body(
+        v1("POST", "/v1/enrol", None),
+        &json!({ "code": s.code("anna"), "device_id": DeviceId::new(), "device_name": "tab\u{0}let" }),
+    ));
+    assert!(
+        reply.status.is_success() || reply.status.is_client_error(),
+        "{}: {}",
+        reply.status,
+        reply.text()
+    );
+}
+
+fn cut_connections_cost_no_request(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let (_, changes) = new_household(&town.anna, "Sluisweg 5");
+    s.push_ok(&town.anna, &changes[..1]);
+    s.pull_all(&town.bilal, 0);
+    // Cut every connection the server holds, as a database restart does.
+    let mut admin = postgres::Client::connect(&s.url, postgres::NoTls).expect("connect");
+    let cut = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("terminate");
+    assert!(!cut.is_empty(), "the server held connections");
+    std::thread::sleep(Duration::from_millis(100));
+    for change in &changes[1..] {
+        let reply = s.push_reply(&town.anna.token, std::slice::from_ref(change));
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    let reply = s.pull_reply(&town.bilal.token, 0, None);
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+}
