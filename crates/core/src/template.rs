@@ -260,7 +260,12 @@ impl Item {
                 canonical.sort_by_key(|s| options.iter().position(|o| &o.value == s));
                 Ok(Value::from(canonical))
             }
-            ItemKind::Scale { min, max, .. } => match value.as_i64() {
+            ItemKind::Scale { min, max, .. } => match value.as_i64().or_else(|| {
+                value
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0)
+                    .map(|f| f as i64)
+            }) {
                 Some(n) if n >= *min && n <= *max => Ok(Value::from(n)),
                 _ => Err(AnswerError::OutOfRange {
                     item,
@@ -324,15 +329,13 @@ impl Item {
                     .map(String::from)
                     .collect::<Vec<_>>(),
             ),
-            ItemKind::Scale { .. } | ItemKind::Number { .. } => {
-                match t.replace(',', ".").parse::<f64>() {
-                    Ok(n) if n.fract() == 0.0 && n.abs() < 9e15 => Value::from(n as i64),
-                    Ok(n) => serde_json::Number::from_f64(n)
-                        .map(Value::Number)
-                        .unwrap_or(Value::String(t.into())),
-                    Err(_) => Value::String(t.into()),
-                }
-            }
+            ItemKind::Scale { .. } | ItemKind::Number { .. } => match parse_dutch_number(t) {
+                Some(n) if n.fract() == 0.0 && n.abs() < 9e15 => Value::from(n as i64),
+                Some(n) => serde_json::Number::from_f64(n)
+                    .map(Value::Number)
+                    .unwrap_or(Value::String(t.into())),
+                None => Value::String(t.into()),
+            },
             ItemKind::Text => Value::from(input),
             ItemKind::Date => Value::from(t),
         };
@@ -348,6 +351,27 @@ impl Item {
             (e, _) => e,
         })
     }
+}
+
+/// A number as a person in the Netherlands types it: `2500`, `2.500` (thousands),
+/// `12,5` or `1.250,50` (decimal comma), or `12.5`.
+pub fn parse_dutch_number(t: &str) -> Option<f64> {
+    let t = t.trim();
+    let thousands = |s: &str| {
+        let mut groups = s.trim_start_matches('-').split('.');
+        let first = groups.next().unwrap_or_default();
+        !first.is_empty()
+            && first.len() <= 3
+            && groups.clone().count() > 0
+            && groups.all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()))
+    };
+    let normalised = match (t.contains('.'), t.contains(',')) {
+        (true, true) => t.replace('.', "").replace(',', "."),
+        (false, true) => t.replace(',', "."),
+        (true, false) if thousands(t) => t.replace('.', ""),
+        _ => t.to_string(),
+    };
+    normalised.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 fn option_list(options: &[ChoiceOption]) -> String {
@@ -378,6 +402,57 @@ pub enum TemplateError {
     NoOptions(String),
     #[error("item {0}: scale minimum must be below its maximum")]
     BadScale(String),
+    #[error("item {0}: number minimum must not be above its maximum")]
+    BadRange(String),
+    #[error("section id {0:?} appears twice")]
+    DuplicateSection(String),
+    #[error("section {0:?} has no items")]
+    EmptySection(String),
+    #[error("item {item}: {what} does not fit item {refers} ({why})")]
+    BadMatch {
+        item: String,
+        what: &'static str,
+        refers: String,
+        why: String,
+    },
+}
+
+/// A condition or signal rule must be able to match the item it tests: a yes/no value
+/// for a yes/no item, an existing option for a choice, a number for scales and numbers.
+fn check_match(
+    item: &Item,
+    what: &'static str,
+    target: &Item,
+    test: &Match,
+) -> Result<(), TemplateError> {
+    let bad = |why: &str| TemplateError::BadMatch {
+        item: item.id.clone(),
+        what,
+        refers: target.id.clone(),
+        why: why.to_string(),
+    };
+    match (&target.kind, test) {
+        (_, Match::Equals(v)) => target
+            .validate(v)
+            .map(|_| ())
+            .map_err(|e| bad(&e.to_string())),
+        (ItemKind::MultipleChoice { options }, Match::Includes(o))
+        | (ItemKind::SingleChoice { options }, Match::Includes(o)) => {
+            if options.iter().any(|x| &x.value == o) {
+                Ok(())
+            } else {
+                Err(bad(&format!("{o:?} is not an option")))
+            }
+        }
+        (
+            ItemKind::Scale { .. } | ItemKind::Number { .. },
+            Match::AtLeast(_) | Match::AtMost(_),
+        ) => Ok(()),
+        (kind, _) => Err(bad(&format!(
+            "this test does not apply to a {} item",
+            kind.name()
+        ))),
+    }
 }
 
 /// The answers of one visit, keyed by item id.
@@ -406,6 +481,16 @@ impl ChecklistTemplate {
     /// Structural checks: unique item ids, conditions that point back to earlier items,
     /// choice items with options, sensible scales.
     pub fn check(&self) -> Result<(), TemplateError> {
+        let mut sections: Vec<&str> = Vec::new();
+        for section in &self.sections {
+            if sections.contains(&section.id.as_str()) {
+                return Err(TemplateError::DuplicateSection(section.id.clone()));
+            }
+            if section.items.is_empty() {
+                return Err(TemplateError::EmptySection(section.id.clone()));
+            }
+            sections.push(&section.id);
+        }
         let mut seen: Vec<&str> = Vec::new();
         for item in self.items() {
             if seen.contains(&item.id.as_str()) {
@@ -428,7 +513,19 @@ impl ChecklistTemplate {
                 ItemKind::Scale { min, max, .. } if min >= max => {
                     return Err(TemplateError::BadScale(item.id.clone()))
                 }
+                ItemKind::Number {
+                    min: Some(min),
+                    max: Some(max),
+                } if min > max => return Err(TemplateError::BadRange(item.id.clone())),
                 _ => {}
+            }
+            if let Some(c) = &item.show_if {
+                if let Some(target) = self.item(&c.item) {
+                    check_match(item, "condition", target, &c.test)?;
+                }
+            }
+            if let Some(rule) = &item.signal {
+                check_match(item, "signal rule", item, &rule.when)?;
             }
             seen.push(&item.id);
         }
@@ -666,6 +763,44 @@ mod tests {
                 Severity::Medium
             )]
         );
+    }
+
+    #[test]
+    fn dutch_numbers_are_read_as_people_type_them() {
+        assert_eq!(parse_dutch_number("2.500"), Some(2500.0));
+        assert_eq!(parse_dutch_number("1.250,50"), Some(1250.5));
+        assert_eq!(parse_dutch_number("12,5"), Some(12.5));
+        assert_eq!(parse_dutch_number("12.5"), Some(12.5));
+        assert_eq!(parse_dutch_number("-3"), Some(-3.0));
+        assert_eq!(parse_dutch_number("veel"), None);
+        let t = template();
+        assert_eq!(t.validate_answer("zorgen", &json!(3.0)), Ok(json!(3)));
+    }
+
+    #[test]
+    fn conditions_and_signal_rules_must_fit_their_item() {
+        let mut t = template();
+        t.sections[0].items[1].show_if = Some(Condition {
+            item: "schulden".into(),
+            test: Match::Equals(json!("ja")),
+        });
+        assert!(matches!(t.check(), Err(TemplateError::BadMatch { .. })));
+        let mut t = template();
+        t.sections[0].items[4].show_if = Some(Condition {
+            item: "hulp".into(),
+            test: Match::Includes("d".into()),
+        });
+        assert!(matches!(t.check(), Err(TemplateError::BadMatch { .. })));
+        let mut t = template();
+        t.sections[0].items[5].signal = Some(SignalRule {
+            category: SignalCategory::Other,
+            severity: Severity::Low,
+            when: Match::AtLeast(3.0),
+        });
+        assert!(matches!(t.check(), Err(TemplateError::BadMatch { .. })));
+        let mut t = template();
+        t.sections.push(t.sections[0].clone());
+        assert!(matches!(t.check(), Err(TemplateError::DuplicateSection(_))));
     }
 
     #[test]
