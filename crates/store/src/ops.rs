@@ -93,6 +93,11 @@ impl Store {
         value: Value,
     ) -> Result<Change, StoreError> {
         let base = field_version(&self.conn, entity, &record.to_string(), field)?.map(|(h, _)| h);
+        // A new write sorts after the version it replaces, even when another connection
+        // (the app's sync thread) stored that version without this clock seeing it.
+        if let Some(b) = &base {
+            self.clock.observe(b);
+        }
         Ok(Change {
             id: ChangeId::new(),
             entity,
