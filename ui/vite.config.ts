@@ -1,10 +1,12 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { svelteTesting } from '@testing-library/svelte/vite';
 import { defineConfig } from 'vitest/config';
 
 // The UI is served by Tauri from `ui/dist` (see src-tauri/tauri.conf.json); the dev
 // server on port 1420 is only used by `npm run tauri:dev`.
-export default defineConfig({
-  plugins: [svelte()],
+export default defineConfig(({ mode }) => ({
+  // `svelteTesting` (browser build of Svelte, cleanup between tests) only under vitest.
+  plugins: mode === 'test' ? [svelte(), svelteTesting()] : [svelte()],
   clearScreen: false,
   server: {
     port: 1420,
@@ -24,6 +26,7 @@ export default defineConfig({
   },
   test: {
     include: ['src/**/*.test.ts'],
+    // Pure logic runs in node; component tests opt into jsdom with a file comment.
     environment: 'node',
   },
-});
+}));

@@ -5,6 +5,13 @@ import './app.css';
 
 document.documentElement.lang = settings.locale;
 
+// Development only: `/?mock` runs the screens against a fake shell in a plain browser.
+// `import.meta.env.DEV` is false in a build, so the mock is not part of the app.
+if (import.meta.env.DEV && new URLSearchParams(location.search).has('mock')) {
+  const { installMock } = await import('./dev/mock');
+  installMock(new URLSearchParams(location.search));
+}
+
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html has no #app element');
 
