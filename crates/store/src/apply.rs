@@ -10,7 +10,7 @@ use crate::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use voordeur_core::change::{FieldType, ANSWER_PREFIX};
 use voordeur_core::{Change, ChecklistTemplate, EntityKind, Hlc};
 
@@ -73,6 +73,9 @@ pub(crate) fn field_version(
 #[derive(Default)]
 pub(crate) struct Touched {
     pub households: BTreeSet<String>,
+    /// Records whose row exists already in this transaction (rows are never removed
+    /// while one runs), so a batch ensures each record's row once, not once per field.
+    pub rows: HashSet<(EntityKind, uuid::Uuid)>,
 }
 
 /// Apply one change if it wins its field. Returns whether it was applied.
@@ -136,7 +139,16 @@ pub(crate) fn restamp(
     Ok(n > 0)
 }
 
-fn ensure_row(conn: &Connection, table: &str, record: &str) -> Result<(), StoreError> {
+fn ensure_row(
+    conn: &Connection,
+    change: &Change,
+    record: &str,
+    touched: &mut Touched,
+) -> Result<(), StoreError> {
+    if !touched.rows.insert((change.entity, change.record)) {
+        return Ok(());
+    }
+    let table = table_of(change.entity);
     conn.prepare_cached(&format!(
         "INSERT INTO {table}(id) VALUES (?1) ON CONFLICT(id) DO NOTHING"
     ))?
@@ -151,7 +163,7 @@ fn write_field(
     touched: &mut Touched,
 ) -> Result<(), StoreError> {
     let table = table_of(change.entity);
-    ensure_row(conn, table, record)?;
+    ensure_row(conn, change, record, touched)?;
     if change.entity == EntityKind::Visit {
         if let Some(item) = change.field.strip_prefix(ANSWER_PREFIX) {
             if change.value.is_null() {

@@ -43,7 +43,17 @@ pub struct Store {
     clock: Clock,
     device: DeviceId,
     user: Option<UserId>,
+    /// Parsed template versions. Published versions never change, so entries stay
+    /// valid; answering an item no longer parses the whole template each time.
+    templates: TemplateCache,
 }
+
+type TemplateCache = std::cell::RefCell<
+    std::collections::HashMap<
+        (voordeur_core::TemplateId, u32),
+        std::sync::Arc<voordeur_core::ChecklistTemplate>,
+    >,
+>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,6 +75,8 @@ fn connect(path: &Path, key: Option<&str>) -> Result<Connection, StoreError> {
         .map_err(|_| StoreError::Locked)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // 32 MiB of page cache: searches over tens of thousands of households stay in memory.
+    conn.pragma_update(None, "cache_size", -32_768)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
@@ -102,6 +114,7 @@ impl Store {
             clock,
             device,
             user,
+            templates: TemplateCache::default(),
         })
     }
 
@@ -121,6 +134,7 @@ impl Store {
             clock,
             device,
             user: None,
+            templates: TemplateCache::default(),
         })
     }
 

@@ -319,7 +319,7 @@ impl Store {
     pub(crate) fn visit_template(
         &self,
         visit: VisitId,
-    ) -> Result<(ChecklistTemplate, VisitStatus), StoreError> {
+    ) -> Result<(std::sync::Arc<ChecklistTemplate>, VisitStatus), StoreError> {
         let row: Option<(Option<String>, Option<u32>, Option<String>)> = self
             .conn
             .prepare_cached(
@@ -333,18 +333,17 @@ impl Store {
         let tid: TemplateId = tid
             .parse()
             .map_err(|_| StoreError::Corrupt("template id"))?;
-        let body = self
-            .template_body(template_record_id(tid, version))?
-            .ok_or_else(|| StoreError::not_found("template", format!("{tid} v{version}")))?;
-        let t: ChecklistTemplate =
-            serde_json::from_value(body).map_err(|_| StoreError::Corrupt("template body"))?;
+        let t = self.template_shared(tid, version)?;
         let status = status
             .and_then(|s| s.parse().ok())
             .unwrap_or(VisitStatus::Draft);
         Ok((t, status))
     }
 
-    fn editable_visit(&self, visit: VisitId) -> Result<ChecklistTemplate, StoreError> {
+    fn editable_visit(
+        &self,
+        visit: VisitId,
+    ) -> Result<std::sync::Arc<ChecklistTemplate>, StoreError> {
         let (t, status) = self.visit_template(visit)?;
         if status == VisitStatus::Completed {
             return Err(StoreError::VisitCompleted(visit.to_string()));

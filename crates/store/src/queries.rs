@@ -86,38 +86,40 @@ impl Store {
     ) -> Result<Vec<HouseholdSummary>, StoreError> {
         let q = query.trim().to_lowercase();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let select = "SELECT h.id, h.address, h.postcode, h.city,
-                (SELECT group_concat(r.name, char(31)) FROM residents r
-                  WHERE r.household_id = h.id AND r.deleted = 0 AND r.name IS NOT NULL)";
-        let sql = if q.is_empty() {
+        // Pick the page of households first, then fetch resident names for those rows
+        // only: the cost follows the page size, not the number of matches.
+        let page = |filter: &str, order: &str| {
             format!(
-                "{select} FROM households h WHERE h.deleted = 0 AND ?1 = ''
-                     ORDER BY h.address, h.id LIMIT ?2"
-            )
-        } else if q.chars().count() >= 3 {
-            // Trigram index: a quoted phrase finds the text anywhere in the body.
-            format!(
-                "{select} FROM household_search s JOIN households h ON h.rowid = s.rowid
-                     WHERE household_search MATCH ?1 AND h.deleted = 0
-                     ORDER BY h.address, h.id LIMIT ?2"
-            )
-        } else {
-            format!(
-                "{select} FROM household_search s JOIN households h ON h.rowid = s.rowid
-                     WHERE s.body LIKE ?1 ESCAPE '\\' AND h.deleted = 0
-                     ORDER BY h.address, h.id LIMIT ?2"
+                "WITH page AS (
+                   SELECT h.id, h.address, h.postcode, h.city FROM households h
+                   WHERE h.deleted = 0 AND {filter} ORDER BY {order}, h.id LIMIT ?2)
+                 SELECT p.id, p.address, p.postcode, p.city,
+                   (SELECT group_concat(r.name, char(31)) FROM residents r
+                     WHERE r.household_id = p.id AND r.deleted = 0 AND r.name IS NOT NULL)
+                 FROM page p ORDER BY {order_p}, p.id",
+                order_p = order.replace("h.", "p.")
             )
         };
-        let param = if q.is_empty() {
-            String::new()
+        let (sql, param) = if q.is_empty() {
+            (page("?1 = ''", "h.address"), String::new())
         } else if q.chars().count() >= 3 {
-            format!("\"{}\"", q.replace('"', "\"\""))
+            // Trigram index: a quoted phrase finds the text anywhere in the body.
+            (
+                page(
+                    "h.rowid IN (SELECT rowid FROM household_search WHERE household_search MATCH ?1)",
+                    "h.address",
+                ),
+                format!("\"{}\"", q.replace('"', "\"\"")),
+            )
         } else {
-            format!(
-                "%{}%",
-                q.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
+            // One or two characters: too short for trigrams; match the start of the
+            // address through its case-insensitive index.
+            (
+                page(
+                    "h.address COLLATE NOCASE >= ?1 AND h.address COLLATE NOCASE < ?1 || char(1114111)",
+                    "h.address COLLATE NOCASE",
+                ),
+                q.clone(),
             )
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -381,6 +383,30 @@ impl Store {
 
     /// A template version as stored.
     pub fn template(&self, tid: TemplateId, version: u32) -> Result<ChecklistTemplate, StoreError> {
+        Ok(self.template_shared(tid, version)?.as_ref().clone())
+    }
+
+    /// A template version, parsed once per store and shared.
+    pub(crate) fn template_shared(
+        &self,
+        tid: TemplateId,
+        version: u32,
+    ) -> Result<std::sync::Arc<ChecklistTemplate>, StoreError> {
+        if let Some(t) = self.templates.borrow().get(&(tid, version)) {
+            return Ok(t.clone());
+        }
+        let t = std::sync::Arc::new(self.load_template(tid, version)?);
+        self.templates
+            .borrow_mut()
+            .insert((tid, version), t.clone());
+        Ok(t)
+    }
+
+    fn load_template(
+        &self,
+        tid: TemplateId,
+        version: u32,
+    ) -> Result<ChecklistTemplate, StoreError> {
         let body: Option<String> = self
             .conn
             .prepare_cached("SELECT body FROM templates WHERE id = ?1 AND deleted = 0")?
@@ -405,5 +431,56 @@ impl Store {
             )?
             .query_row([tid.to_string()], |r| r.get(0))?;
         version.map(|v| self.template(tid, v)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{NewHousehold, NewResident, Store};
+
+    #[test]
+    fn search_finds_substrings_names_postcodes_and_short_prefixes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open_dir(dir.path(), None).expect("open");
+        let mut add = |address: &str, postcode: &str| {
+            store
+                .add_household(NewHousehold {
+                    address: address.into(),
+                    postcode: postcode.into(),
+                    ..NewHousehold::default()
+                })
+                .expect("add")
+        };
+        let beukenhof = add("Beukenhof 1", "9711 AB");
+        add("beatrixlaan 2", "9712 CD");
+        add("Kerkstraat 3", "1234 EF");
+        store
+            .add_resident(NewResident {
+                household: beukenhof,
+                name: "Fatima Yilmaz".into(),
+                birth_year: None,
+                contact: None,
+            })
+            .expect("resident");
+        let found = |q: &str| -> Vec<String> {
+            store
+                .search_households(q, 50)
+                .expect("search")
+                .into_iter()
+                .map(|h| h.address)
+                .collect()
+        };
+        assert_eq!(
+            found(""),
+            vec!["Beukenhof 1", "Kerkstraat 3", "beatrixlaan 2"]
+        );
+        assert_eq!(found("BE"), vec!["beatrixlaan 2", "Beukenhof 1"]);
+        assert_eq!(found("k"), vec!["Kerkstraat 3"]);
+        assert_eq!(found("erkstr"), vec!["Kerkstraat 3"]);
+        assert_eq!(found("yilmaz"), vec!["Beukenhof 1"]);
+        assert_eq!(found("9712cd"), vec!["beatrixlaan 2"]);
+        assert_eq!(found("9712 c"), vec!["beatrixlaan 2"]);
+        assert!(found("zzz").is_empty());
+        assert!(found("\"").is_empty());
     }
 }
