@@ -4,7 +4,9 @@
 //! * [`pg`]: a throwaway PostgreSQL cluster per test process, a fresh database per test;
 //! * [`server`]: the sync server in-process, driven through its router without a
 //!   socket, and hand-made devices;
-//! * [`replica`]: what a device holds after applying pulled changes.
+//! * [`replica`]: what a device holds after applying pulled changes;
+//! * [`procs`]: the real `voordeur-server` and `voordeur` binaries on loopback, every
+//!   process killed and reaped by a guard.
 //!
 //! Storage stories run against every backend ([`Backend`]): the same test, once on
 //! SQLite and once on PostgreSQL.
@@ -12,6 +14,7 @@
 use std::path::Path;
 
 pub mod pg;
+pub mod procs;
 pub mod replica;
 pub mod server;
 

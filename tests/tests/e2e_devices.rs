@@ -4,124 +4,16 @@
 //! support script would run.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use voordeur_tests::procs::{start_server, Device, Server};
 
-/// The folder holding the workspace's binaries (`target/debug`), found from this test's
-/// own executable (`target/debug/deps/…`), so `CARGO_TARGET_DIR` is respected.
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it first with `cargo build --workspace --bins` (make test does)",
-        path.display()
-    );
-    path
+/// What this story reads from a device, on top of the shared helpers.
+trait Look {
+    fn open_conflicts(&self) -> Vec<Value>;
+    fn answer(&self, visit: &str, item: &str) -> Value;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Server {
-    child: Child,
-    url: String,
-    codes: Vec<(String, String)>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &Path) -> Server {
-    let port = free_port();
-    let out = dir.join("server.out");
-    let child = Command::new(bin("voordeur-server"))
-        .args(["--db"])
-        .arg(dir.join("server.db"))
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(std::fs::File::create(&out).expect("out file"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server");
-    // Owned by the guard from here on, so a failed start still stops the process.
-    let mut server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        codes: Vec::new(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        if text.contains("listening on") {
-            server.codes = text
-                .lines()
-                .filter_map(|l| {
-                    let mut p = l.split_whitespace();
-                    (p.next() == Some("enrol")).then(|| {
-                        (
-                            p.next().unwrap_or_default().to_string(),
-                            p.next().unwrap_or_default().to_string(),
-                        )
-                    })
-                })
-                .collect();
-            return server;
-        }
-        assert!(Instant::now() < deadline, "server did not start: {text}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-struct Device {
-    dir: PathBuf,
-}
-
-impl Device {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(bin("voordeur"))
-            .arg("--data")
-            .arg(&self.dir)
-            .args(args)
-            .env_remove("VOORDEUR_DATA")
-            .output()
-            .expect("run voordeur")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "voordeur {args:?} failed ({:?}): {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).expect("json output")
-    }
-
-    fn id(&self, args: &[&str]) -> String {
-        self.json(args)["id"].as_str().expect("id").to_string()
-    }
-
-    fn sync(&self) -> Value {
-        self.json(&["sync"])
-    }
-
+impl Look for Device {
     fn open_conflicts(&self) -> Vec<Value> {
         self.json(&["conflicts"])
             .as_array()
@@ -140,17 +32,8 @@ impl Device {
 }
 
 fn enrol(server: &Server, root: &Path, user: &str) -> Device {
-    let code = server
-        .codes
-        .iter()
-        .find(|(u, _)| u == user)
-        .map(|(_, c)| c.clone())
-        .expect("code for user");
-    let device = Device {
-        dir: root.join(user),
-    };
-    let info = device.json(&["enroll", "--server", &server.url, "--code", &code]);
-    assert_eq!(info["name"], user);
+    let device = Device::new(root.join(user));
+    device.enrol(server, user);
     device
 }
 

@@ -193,12 +193,11 @@ fn read<T: DeserializeOwned>(resp: Response) -> Result<T, SyncError> {
     serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
 }
 
-/// A failed exchange: cut or unreachable connections are [`SyncError::Offline`]; a body
-/// that cannot be decoded is a protocol error.
+/// A failed exchange: unreachable servers and connections cut at any point — also while
+/// the answer's body arrives, which reqwest reports as a "decode" error — are
+/// [`SyncError::Offline`]: nothing is lost and trying again later helps. A body that
+/// arrives whole but is not the expected JSON is a protocol error (see [`read`]).
 fn network_error(e: reqwest::Error) -> SyncError {
-    if e.is_decode() {
-        return SyncError::Protocol(e.to_string());
-    }
     // The innermost cause says what happened ("Connection refused", "timed out").
     let mut cause: &dyn std::error::Error = &e;
     while let Some(next) = cause.source() {
