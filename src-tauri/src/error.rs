@@ -1,12 +1,16 @@
 //! The one error type of the app's commands.
 //!
-//! The UI receives it as a typed value, `{ "kind": "...", "message": "..." }`: `kind`
-//! is a stable snake_case tag the UI turns into words in the user's language, and
-//! `message` is the English detail for support and logs. Commands never return
+//! The UI receives it as a typed value, `{ "kind": "...", "message": "...", "items"?:
+//! [...] }`: `kind` is a stable snake_case tag the UI turns into words in the user's
+//! language, `message` is the English detail for support and logs, and `items` names
+//! the checklist items an error is about (an answer that does not fit, required items
+//! left open) so the UI can show it next to them. Commands never return
 //! `Result<_, String>`.
 
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::Serialize;
+use voordeur_core::AnswerError;
 use voordeur_store::StoreError;
+use voordeur_sync::SyncError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -19,31 +23,140 @@ pub enum AppError {
     /// The store refused or failed a request.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Enrolment or sync failed.
+    #[error("{}", sync_message(.0))]
+    Sync(#[from] SyncError),
     /// A bug: an earlier command panicked while it held the store.
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
 
+fn sync_message(e: &SyncError) -> String {
+    match e {
+        SyncError::Offline(detail) => format!("the server could not be reached: {detail}"),
+        other => other.to_string(),
+    }
+}
+
+/// Every `kind` an [`AppError`] can have. The UI has a text for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The device database could not be opened.
+    StoreUnavailable,
+    /// The device database needs another key or is not a Voordeur database.
+    StoreLocked,
+    /// A command argument was refused (bad id, empty text, unknown category, …).
+    InvalidInput,
+    /// The record asked for does not exist on this device.
+    NotFound,
+    /// An answer does not fit its item; `items` names the item.
+    InvalidAnswer,
+    /// Required items are unanswered; `items` names them.
+    MissingRequired,
+    /// The visit is completed and can no longer be changed.
+    VisitCompleted,
+    /// The server could not be reached.
+    Offline,
+    /// The enrolment code is wrong, used or expired.
+    EnrolmentRefused,
+    /// The server address is not an http(s) URL.
+    InvalidUrl,
+    /// The server speaks a newer protocol: update the app.
+    UpdateRequired,
+    /// The server no longer knows this device (revoked).
+    Unauthorized,
+    /// The device is not enrolled.
+    NotEnrolled,
+    /// The server answered with an error.
+    Server,
+    /// The server answered something that does not follow the protocol.
+    Protocol,
+    /// The device database failed.
+    Store,
+    /// A bug.
+    Internal,
+}
+
+/// An [`AppError`] as the UI receives it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename = "AppError"))]
+pub struct ErrorBody {
+    pub kind: ErrorKind,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub items: Option<Vec<String>>,
+}
+
+fn answer_item(e: &AnswerError) -> &str {
+    match e {
+        AnswerError::UnknownItem { item }
+        | AnswerError::NotYesNo { item, .. }
+        | AnswerError::NotAnOption { item, .. }
+        | AnswerError::OutOfRange { item, .. }
+        | AnswerError::NotANumber { item, .. }
+        | AnswerError::NotADate { item, .. }
+        | AnswerError::NotText { item } => item,
+    }
+}
+
 impl AppError {
     /// The stable tag the UI switches on (see `ui/src/lib/api.ts`).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            AppError::StoreUnavailable { .. } => "store_unavailable",
-            AppError::InvalidInput(_) => "invalid_input",
-            AppError::Store(StoreError::Locked) => "store_locked",
-            AppError::Store(e) if e.is_user_error() => "invalid_input",
-            AppError::Store(_) => "store",
-            AppError::Internal(_) => "internal",
+            AppError::StoreUnavailable { .. } => ErrorKind::StoreUnavailable,
+            AppError::InvalidInput(_) => ErrorKind::InvalidInput,
+            AppError::Store(e) => store_kind(e),
+            AppError::Sync(e) => match e {
+                SyncError::Offline(_) => ErrorKind::Offline,
+                SyncError::Unauthorized => ErrorKind::Unauthorized,
+                SyncError::EnrolmentRefused(_) => ErrorKind::EnrolmentRefused,
+                SyncError::UpdateRequired => ErrorKind::UpdateRequired,
+                SyncError::Server { .. } => ErrorKind::Server,
+                SyncError::Store(e) => store_kind(e),
+                SyncError::Protocol(_) => ErrorKind::Protocol,
+                SyncError::NotEnrolled => ErrorKind::NotEnrolled,
+                SyncError::InvalidUrl(_) => ErrorKind::InvalidUrl,
+            },
+            AppError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The checklist items the error is about, if any.
+    pub fn items(&self) -> Option<Vec<String>> {
+        match self {
+            AppError::Store(StoreError::MissingRequired(items)) => Some(items.clone()),
+            AppError::Store(StoreError::Answer(e)) => Some(vec![answer_item(e).to_string()]),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            kind: self.kind(),
+            message: self.to_string(),
+            items: self.items(),
         }
     }
 }
 
+fn store_kind(e: &StoreError) -> ErrorKind {
+    match e {
+        StoreError::Locked => ErrorKind::StoreLocked,
+        StoreError::Answer(_) => ErrorKind::InvalidAnswer,
+        StoreError::MissingRequired(_) => ErrorKind::MissingRequired,
+        StoreError::VisitCompleted(_) => ErrorKind::VisitCompleted,
+        StoreError::NotFound { .. } => ErrorKind::NotFound,
+        e if e.is_user_error() => ErrorKind::InvalidInput,
+        _ => ErrorKind::Store,
+    }
+}
+
 impl Serialize for AppError {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("AppError", 2)?;
-        s.serialize_field("kind", self.kind())?;
-        s.serialize_field("message", &self.to_string())?;
-        s.end()
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.body().serialize(serializer)
     }
 }
 
@@ -72,6 +185,45 @@ mod tests {
         assert_eq!(
             bad,
             json!({ "kind": "invalid_input", "message": "too long" })
+        );
+    }
+
+    #[test]
+    fn checklist_errors_name_their_items() {
+        let missing = AppError::from(StoreError::MissingRequired(vec!["a".into(), "b".into()]));
+        let v = serde_json::to_value(&missing).expect("serialise");
+        assert_eq!(v["kind"], "missing_required");
+        assert_eq!(v["items"], json!(["a", "b"]));
+        let wrong = AppError::from(StoreError::Answer(AnswerError::NotYesNo {
+            item: "x".into(),
+            got: "misschien".into(),
+        }));
+        let v = serde_json::to_value(&wrong).expect("serialise");
+        assert_eq!(v["kind"], "invalid_answer");
+        assert_eq!(v["items"], json!(["x"]));
+        assert_eq!(v["message"], "item x expects yes or no, got \"misschien\"");
+    }
+
+    #[test]
+    fn sync_errors_keep_their_meaning() {
+        let cases = [
+            (SyncError::Offline("Connection refused".into()), "offline"),
+            (
+                SyncError::EnrolmentRefused("used".into()),
+                "enrolment_refused",
+            ),
+            (SyncError::InvalidUrl("ftp://x".into()), "invalid_url"),
+            (SyncError::UpdateRequired, "update_required"),
+            (SyncError::Unauthorized, "unauthorized"),
+        ];
+        for (e, kind) in cases {
+            let v = serde_json::to_value(AppError::from(e)).expect("serialise");
+            assert_eq!(v["kind"], kind);
+        }
+        let offline = AppError::from(SyncError::Offline("Connection refused".into()));
+        assert_eq!(
+            offline.to_string(),
+            "the server could not be reached: Connection refused"
         );
     }
 }

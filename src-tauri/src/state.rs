@@ -1,10 +1,62 @@
-//! What the app holds for the lifetime of the process: the device database.
+//! What the app holds for the lifetime of the process: the device database and the
+//! handle of background sync.
 
 use crate::error::AppError;
+use crate::events::Events;
+use crate::sync_worker::{self, SyncHandle};
+use crate::view::{SyncState, SyncStateKind};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
 use voordeur_store::Store;
+
+/// The managed state of the app. The command bodies are its methods (`service.rs`),
+/// so tests call them without a window.
+pub struct AppState {
+    pub(crate) store: DeviceStore,
+    pub(crate) sync: Arc<SyncHandle>,
+}
+
+impl AppState {
+    /// State over an opened (or unavailable) store; events go to `events`. Background
+    /// sync starts with [`AppState::start_sync`].
+    pub fn new(store: DeviceStore, events: Arc<dyn Events>) -> AppState {
+        let initial = match store.lock() {
+            Ok(s) => sync_worker::initial_state(&s),
+            Err(e) => SyncState {
+                state: SyncStateKind::Error,
+                waiting: 0,
+                progress: None,
+                last_sync: None,
+                error: Some(crate::view::SyncErrorInfo {
+                    code: "store".into(),
+                    message: e.to_string(),
+                }),
+            },
+        };
+        AppState {
+            store,
+            sync: Arc::new(SyncHandle::new(initial, events)),
+        }
+    }
+
+    /// Start the sync thread on the same database file; `None` without a database.
+    pub fn start_sync(&self, interval: Duration) -> Option<std::io::Result<JoinHandle<()>>> {
+        let path = self.store.path()?.to_path_buf();
+        Some(sync_worker::spawn(Arc::clone(&self.sync), path, interval))
+    }
+
+    /// Ask the sync thread to end (when the app exits).
+    pub fn stop_sync(&self) {
+        self.sync.stop();
+    }
+
+    pub fn sync_handle(&self) -> &SyncHandle {
+        &self.sync
+    }
+}
 
 /// The environment variable that overrides the device folder (as `voordeur --data DIR`
 /// does for the CLI): tests, demos and support point the app at a chosen folder.
@@ -27,8 +79,14 @@ pub fn data_dir(
 /// The app opens a window either way, so the user sees the reason in words instead of
 /// a process that silently exits.
 pub enum DeviceStore {
-    Open(Mutex<Store>),
-    Unavailable { path: PathBuf, reason: String },
+    Open {
+        store: Box<Mutex<Store>>,
+        path: PathBuf,
+    },
+    Unavailable {
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 impl DeviceStore {
@@ -50,7 +108,10 @@ impl DeviceStore {
         // TODO(security): the key comes from the OS key store once enrolment exists;
         // until then the database is opened without one, like the CLI's default.
         match Store::open(&path, None) {
-            Ok(store) => DeviceStore::Open(Mutex::new(store)),
+            Ok(store) => DeviceStore::Open {
+                store: Box::new(Mutex::new(store)),
+                path,
+            },
             Err(e) => DeviceStore::Unavailable {
                 path,
                 reason: e.to_string(),
@@ -58,10 +119,18 @@ impl DeviceStore {
         }
     }
 
+    /// The database file, when it is open.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            DeviceStore::Open { path, .. } => Some(path),
+            DeviceStore::Unavailable { .. } => None,
+        }
+    }
+
     /// The store, locked for one command.
     pub fn lock(&self) -> Result<MutexGuard<'_, Store>, AppError> {
         match self {
-            DeviceStore::Open(store) => store
+            DeviceStore::Open { store, .. } => store
                 .lock()
                 .map_err(|_| AppError::Internal("the device database lock is poisoned")),
             DeviceStore::Unavailable { path, reason } => Err(AppError::StoreUnavailable {
@@ -92,6 +161,6 @@ mod tests {
     fn an_unavailable_store_explains_itself() {
         let store = DeviceStore::open(None);
         let err = store.lock().expect_err("no store without a folder");
-        assert_eq!(err.kind(), "store_unavailable");
+        assert_eq!(err.kind(), crate::error::ErrorKind::StoreUnavailable);
     }
 }

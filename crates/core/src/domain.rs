@@ -15,6 +15,7 @@ macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),* }
 
@@ -89,6 +90,7 @@ text_enum!(ReviewState { Received = "received", NeedsAttention = "needs_attentio
 text_enum!(ConflictStatus { Open = "open", Resolved = "resolved" });
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Household {
     pub id: HouseholdId,
     pub address: String,
@@ -100,6 +102,7 @@ pub struct Household {
 
 /// A household in a list, with the names of its residents for recognition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HouseholdSummary {
     pub id: HouseholdId,
     pub address: String,
@@ -109,6 +112,7 @@ pub struct HouseholdSummary {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Resident {
     pub id: ResidentId,
     pub household_id: HouseholdId,
@@ -118,6 +122,7 @@ pub struct Resident {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Visit {
     pub id: VisitId,
     pub household_id: HouseholdId,
@@ -130,6 +135,7 @@ pub struct Visit {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Answer {
     pub item: String,
     pub value: Value,
@@ -138,6 +144,7 @@ pub struct Answer {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Note {
     pub id: NoteId,
     pub visit_id: VisitId,
@@ -148,6 +155,7 @@ pub struct Note {
 
 /// A visit as a worker opens it: the visit, every answer and every note.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VisitDetail {
     pub visit: Visit,
     pub answers: Vec<Answer>,
@@ -155,6 +163,7 @@ pub struct VisitDetail {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Signal {
     pub id: SignalId,
     pub household_id: HouseholdId,
@@ -166,6 +175,7 @@ pub struct Signal {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FollowUp {
     pub id: FollowUpId,
     pub household_id: HouseholdId,
@@ -196,6 +206,7 @@ pub struct ReviewComment {
 
 /// One of the competing values of a conflict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ConflictValue {
     pub value: Value,
     pub hlc: Hlc,
@@ -207,6 +218,7 @@ pub struct ConflictValue {
 /// Two or more changes to the same field made without seeing each other. The HLC
 /// winner shows until someone resolves it; every competing value is kept here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Conflict {
     pub id: ConflictId,
     pub entity: crate::change::EntityKind,

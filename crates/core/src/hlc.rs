@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use uuid::Uuid;
 
-/// One timestamp of the hybrid logical clock.
+/// One timestamp of the hybrid logical clock. On the wire (and in TypeScript) it is its
+/// fixed-width text form, see [`fmt::Display`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct Hlc {
     /// Milliseconds since the Unix epoch, as the clock's owner believed it.
     pub wall_ms: u64,

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 /// A text in Dutch and English. Dutch is the default language of the product.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct Label {
     pub nl: String,
@@ -30,6 +31,7 @@ impl Label {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateStatus {
     Draft,
@@ -37,6 +39,7 @@ pub enum TemplateStatus {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct ChecklistTemplate {
     pub id: TemplateId,
@@ -47,6 +50,7 @@ pub struct ChecklistTemplate {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct Section {
     pub id: String,
@@ -55,6 +59,7 @@ pub struct Section {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     /// Stable key within the template, e.g. `geld.post_ongeopend`.
@@ -63,7 +68,9 @@ pub struct Item {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<Label>,
     pub kind: ItemKind,
+    /// Absent in a template file means `false` (in TypeScript: `required?: boolean`).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
     pub required: bool,
     /// The item is shown (and required) only when this condition holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +81,7 @@ pub struct Item {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct ChoiceOption {
     pub value: String,
@@ -81,6 +89,7 @@ pub struct ChoiceOption {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ItemKind {
     YesNo,
@@ -91,7 +100,9 @@ pub enum ItemKind {
         options: Vec<ChoiceOption>,
     },
     Scale {
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         min: i64,
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         max: i64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         min_label: Option<Label>,
@@ -124,6 +135,7 @@ impl ItemKind {
 
 /// A test on one answer's value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Match {
     /// The answer equals this value (yes/no, a single choice, a number).
@@ -156,6 +168,7 @@ impl Match {
 
 /// "Show this item when item X's answer matches".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     pub item: String,
@@ -164,6 +177,7 @@ pub struct Condition {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct SignalRule {
     pub category: SignalCategory,

@@ -1,24 +1,59 @@
-// The app's commands as typed functions. Components call these, never `invoke`.
+// The app's commands as typed functions, and the shell's events. Components call
+// these, never `invoke` or `listen` directly. The types come from the Rust side
+// (generated into ./bindings, re-exported by ./types); the command names and
+// arguments follow `src-tauri/src/commands.rs` (Tauri maps `visit_id` to `visitId`).
 
 import { invoke } from '@tauri-apps/api/core';
-import type { HouseholdSummary } from './types';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import type {
+  AppError,
+  AppStatus,
+  Conflict,
+  DataChanged,
+  ErrorKind,
+  FollowUp,
+  HouseholdDetail,
+  HouseholdSummary,
+  Id,
+  JsonValue,
+  Severity,
+  SignalCategory,
+  SyncState,
+  TemplateSummary,
+  UserInfo,
+  VisitView,
+} from './types';
 
-/** The `kind` tags of `voordeur_app_lib::AppError`. */
+export type { AppError } from './types';
+
+/** The `kind` of an AppError: a stable tag the UI words in the user's language. */
+export type AppErrorKind = ErrorKind;
+
+/** Every `kind` of `voordeur_app_lib::ErrorKind`, in declaration order. */
 export const ERROR_KINDS = [
   'store_unavailable',
   'store_locked',
   'invalid_input',
+  'not_found',
+  'invalid_answer',
+  'missing_required',
+  'visit_completed',
+  'offline',
+  'enrolment_refused',
+  'invalid_url',
+  'update_required',
+  'unauthorized',
+  'not_enrolled',
+  'server',
+  'protocol',
   'store',
   'internal',
-] as const;
-export type AppErrorKind = (typeof ERROR_KINDS)[number];
+] as const satisfies readonly ErrorKind[];
 
-/** What a failed command rejects with: `{ kind, message }`. */
-export interface AppError {
-  kind: AppErrorKind;
-  /** English detail for support; the UI shows a translated text for `kind`. */
-  message: string;
-}
+// Fails to compile when the Rust enum gains a kind that is missing above.
+type MissingKinds = Exclude<ErrorKind, (typeof ERROR_KINDS)[number]>;
+const allKindsListed: MissingKinds extends never ? true : false = true;
+void allKindsListed;
 
 export function isAppError(value: unknown): value is AppError {
   if (typeof value !== 'object' || value === null) return false;
@@ -26,7 +61,9 @@ export function isAppError(value: unknown): value is AppError {
   return (
     typeof v.kind === 'string' &&
     (ERROR_KINDS as readonly string[]).includes(v.kind) &&
-    typeof v.message === 'string'
+    typeof v.message === 'string' &&
+    (v.items === undefined ||
+      (Array.isArray(v.items) && v.items.every((i) => typeof i === 'string')))
   );
 }
 
@@ -37,7 +74,7 @@ export function toAppError(error: unknown): AppError {
   return { kind: 'internal', message };
 }
 
-async function call<T>(command: string, args: Record<string, unknown>): Promise<T> {
+async function call<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
   try {
     return await invoke<T>(command, args);
   } catch (error) {
@@ -45,7 +82,118 @@ async function call<T>(command: string, args: Record<string, unknown>): Promise<
   }
 }
 
-/** Households on this device matching `query`; an empty query lists all. */
+/** Enrolled or not, as whom, and the sync state. */
+export function appStatus(): Promise<AppStatus> {
+  return call<AppStatus>('app_status');
+}
+
+/**
+ * Enrol this device with a server address and a one-time code; background sync
+ * starts after it. Errors: `offline`, `enrolment_refused`, `invalid_url`,
+ * `update_required`, `invalid_input` (empty code).
+ */
+export function enrol(serverUrl: string, code: string): Promise<UserInfo> {
+  return call<UserInfo>('enrol', { serverUrl, code });
+}
+
+/** Households on this device matching `query` (address, postcode, resident name). */
 export function listHouseholds(query: string): Promise<HouseholdSummary[]> {
   return call<HouseholdSummary[]>('list_households', { query });
+}
+
+/** A household with residents, visits (newest first), open signals and follow-ups. */
+export function householdDetail(id: Id): Promise<HouseholdDetail> {
+  return call<HouseholdDetail>('household_detail', { id });
+}
+
+/** The latest published version of each template. */
+export function listTemplates(): Promise<TemplateSummary[]> {
+  return call<TemplateSummary[]>('list_templates');
+}
+
+/** Start a visit; resolves to the new visit's id. */
+export function startVisit(householdId: Id, templateId: Id): Promise<Id> {
+  return call<Id>('start_visit', { householdId, templateId });
+}
+
+/** A visit with its answers and notes, its template version and its household. */
+export function openVisit(visitId: Id): Promise<VisitView> {
+  return call<VisitView>('open_visit', { visitId });
+}
+
+/**
+ * Save one answer (`null` clears it; any JSON value, checked on the Rust side);
+ * resolves to the canonical value stored. A value that does not fit rejects with
+ * kind `invalid_answer` and `items: [item]`.
+ */
+export function answer(visitId: Id, item: string, value: unknown): Promise<JsonValue> {
+  return call<JsonValue>('answer', { visitId, item, value });
+}
+
+/** Add a note to a visit; resolves to the note's id. */
+export function addNote(visitId: Id, text: string): Promise<Id> {
+  return call<Id>('add_note', { visitId, text });
+}
+
+export function editNote(noteId: Id, text: string): Promise<void> {
+  return call<void>('edit_note', { noteId, text });
+}
+
+/** Raise a signal about a household (from a visit or not); resolves to its id. */
+export function raiseSignal(
+  householdId: Id,
+  visitId: Id | null,
+  category: SignalCategory,
+  severity: Severity,
+  description: string | null,
+): Promise<Id> {
+  return call<Id>('raise_signal', { householdId, visitId, category, severity, description });
+}
+
+/** Agree a follow-up, due `YYYY-MM-DD`; resolves to its id. */
+export function addFollowUp(
+  householdId: Id,
+  visitId: Id | null,
+  due: string,
+  text: string,
+): Promise<Id> {
+  return call<Id>('add_follow_up', { householdId, visitId, due, text });
+}
+
+/**
+ * Complete a visit and sync it in the background. Required items left open reject
+ * with kind `missing_required` and `items` naming them.
+ */
+export function completeVisit(visitId: Id): Promise<void> {
+  return call<void>('complete_visit', { visitId });
+}
+
+/** Open follow-ups of the enrolled user (all, when not enrolled), overdue first. */
+export function myFollowUps(): Promise<FollowUp[]> {
+  return call<FollowUp[]>('my_follow_ups');
+}
+
+/** Open conflicts, each with every competing value. */
+export function listConflicts(): Promise<Conflict[]> {
+  return call<Conflict[]>('list_conflicts');
+}
+
+/** Resolve a conflict with the chosen value (one of the competing values, or a new one). */
+export function resolveConflict(id: Id, value: unknown): Promise<void> {
+  return call<void>('resolve_conflict', { id, value });
+}
+
+/** Ask background sync to run now; resolves at once, progress comes as `sync-status`. */
+export function syncNow(): Promise<void> {
+  return call<void>('sync_now');
+}
+
+/** Every change of the sync state (also after each local write). */
+export function onSyncStatus(cb: (state: SyncState) => void): Promise<UnlistenFn> {
+  return listen<SyncState>('sync-status', (event) => cb(event.payload));
+}
+
+/** A sync applied changes from the server: reload what the screen shows. */
+export function onDataChanged(cb: (change: DataChanged) => void): Promise<UnlistenFn> {
+  return listen<DataChanged>('data-changed', (event) => cb(event.payload));
 }

@@ -12,7 +12,7 @@ import {
 } from './checklist';
 import { items, template } from './testdata';
 import basis from '../../../templates/huisbezoek-basis.json';
-import type { ChecklistTemplate } from './contract';
+import type { ChecklistTemplate } from './types';
 
 describe('matches (Match::matches)', () => {
   it('compares numbers by value and everything else as JSON', () => {

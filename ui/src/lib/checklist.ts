@@ -3,7 +3,7 @@
 // suggested_signals, parse_dutch_number, the canonical multiple-choice order); the Rust
 // side stays authoritative and re-checks every answer and the completion of a visit.
 
-import type { ChecklistTemplate, Item, Label, Severity, SignalCategory } from './contract';
+import type { ChecklistTemplate, Item, Label, Severity, SignalCategory } from './types';
 
 /** Answers of one visit by item id. `null`/absent means unanswered. */
 export type Answers = Readonly<Record<string, unknown>>;

@@ -1,7 +1,7 @@
 // Presentation of domain values, independent of any component. Dates and numbers go
 // through `Intl` in the interface language's locale.
 
-import type { HouseholdSummary } from './contract';
+import type { HouseholdSummary } from './types';
 
 /** The `Intl` locale of an interface language. */
 export function intlLocale(locale: string): string {

@@ -48,3 +48,14 @@ describe('message files', () => {
     for (const s of ['low', 'medium', 'high']) expect(`severity.${s}` in nl).toBe(true);
   });
 });
+
+import { ERROR_KINDS } from './api';
+
+describe('error kinds', () => {
+  it('every error kind the shell can send has its own text in both languages', () => {
+    for (const kind of ERROR_KINDS) {
+      expect(Object.keys(nl)).toContain(`error.${kind}`);
+      expect(Object.keys(en)).toContain(`error.${kind}`);
+    }
+  });
+});

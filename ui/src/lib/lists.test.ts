@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FollowUp } from './contract';
+import type { FollowUp } from './types';
 import { currentWinner, formatConflictValue, sortFollowUps } from './lists';
 import { formatDay, formatNumber, hlcWallMs, shortId } from './format';
 

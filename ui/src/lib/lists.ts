@@ -1,6 +1,6 @@
 // Ordering and presentation rules of the follow-up and conflict screens.
 
-import type { ConflictValue, FollowUp } from './contract';
+import type { ConflictValue, FollowUp } from './types';
 import { formatDay, formatNumber } from './format';
 
 /** Overdue first, then by due day (earliest first), open before done. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SyncState } from './contract';
+import type { SyncState } from './types';
 import { syncStatusText } from './status';
 
 const time = (iso: string) => `T(${iso})`;

@@ -1,7 +1,7 @@
 // What the header says about sync: a message key with its values and a tone, from the
 // shell's SyncState. Pure, so that each state's wording is tested without a screen.
 
-import type { SyncState } from './contract';
+import type { SyncState } from './types';
 
 export type Tone = 'neutral' | 'busy' | 'ok' | 'warning' | 'error';
 

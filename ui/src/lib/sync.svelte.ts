@@ -1,8 +1,8 @@
 // The sync status as shared reactive state, fed by the shell's events (never by polling
 // the database), and a counter that screens watch to reload after pulled changes.
 
-import { appStatus, onDataChanged, onSyncStatus, syncNow } from './contract';
-import type { SyncState } from './contract';
+import { appStatus, onDataChanged, onSyncStatus, syncNow } from './api';
+import type { SyncState } from './types';
 
 export const sync = $state<{ status: SyncState | null; dataVersion: number; requesting: boolean }>({
   status: null,

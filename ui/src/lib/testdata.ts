@@ -1,6 +1,6 @@
 // A small checklist for the tests, shaped like templates/huisbezoek-basis.json.
 
-import type { ChecklistTemplate, Item } from './contract';
+import type { ChecklistTemplate, Item } from './types';
 
 const l = (nl: string, en = nl) => ({ nl, en });
 

@@ -1,15 +1,14 @@
-// Types the Rust side sends over `invoke`. They mirror the serde output of the Rust
-// types named in each comment; keep them in step (generated bindings will replace
-// this file once the UI grows).
+// Types the Rust side sends over `invoke` and events, generated from the Rust types
+// with ts-rs into ./bindings (do not edit those; regenerate with
+// `cargo test -p voordeur-app export_bindings -- --ignored`, and
+// `cargo test -p voordeur-app bindings` fails when they drift).
 
-/** A UUIDv7 as text. */
+export type * from './bindings';
+
+import type { VisitView } from './bindings';
+
+/** A UUIDv7 as text (every `…Id` type of the bindings is one). */
 export type Id = string;
 
-/** `voordeur_core::HouseholdSummary`: a household in a list. */
-export interface HouseholdSummary {
-  id: Id;
-  address: string;
-  postcode: string;
-  city: string | null;
-  residents: string[];
-}
+/** The result of `openVisit` (another name for `VisitView`). */
+export type OpenedVisit = VisitView;

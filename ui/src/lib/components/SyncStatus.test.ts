@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { fireEvent, render, screen } from '@testing-library/svelte';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import type { SyncState } from '../contract';
+import type { SyncState } from '../types';
 import { setLocale } from '../settings.svelte';
 import SyncStatus from './SyncStatus.svelte';
 

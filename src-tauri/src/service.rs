@@ -1,0 +1,256 @@
+//! The bodies of the app's commands, as methods of [`AppState`]: check and convert the
+//! input (ids arrive as strings), call the store or the sync engine, and after a local
+//! write publish the new number of changes waiting. `commands.rs` only adapts these to
+//! `#[tauri::command]`, so tests call them against a real store without a window.
+
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::view::{AppStatus, HouseholdDetail, TemplateSummary, VisitView};
+use chrono::NaiveDate;
+use serde_json::Value;
+use std::str::FromStr;
+use voordeur_core::protocol::UserInfo;
+use voordeur_core::{
+    Conflict, ConflictId, FollowUp, HouseholdId, HouseholdSummary, NoteId, Severity,
+    SignalCategory, TemplateId, VisitId,
+};
+use voordeur_store::{NewFollowUp, NewSignal, Store};
+
+/// The most households one list shows; the search box narrows it down.
+pub const LIST_LIMIT: usize = 500;
+
+/// A longer query is a mistake, not a search.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// The longest free text (a signal's description) the shell passes on.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+
+pub(crate) fn normalise_query(query: &str) -> Result<&str, AppError> {
+    let query = query.trim();
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(AppError::InvalidInput(format!(
+            "the search text is longer than {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    Ok(query)
+}
+
+/// Parse an id sent by the UI.
+fn parse_id<T: FromStr>(what: &str, text: &str) -> Result<T, AppError> {
+    text.trim().parse().map_err(|_| {
+        AppError::InvalidInput(format!(
+            "{:?} is not a valid {what} id",
+            text.chars().take(60).collect::<String>()
+        ))
+    })
+}
+
+fn parse_value<T: FromStr>(text: &str) -> Result<T, AppError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.trim()
+        .parse()
+        .map_err(|e: T::Err| AppError::InvalidInput(e.to_string()))
+}
+
+fn optional_text(what: &str, text: Option<String>) -> Result<Option<String>, AppError> {
+    let Some(text) = text else { return Ok(None) };
+    let text = text.trim();
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(AppError::InvalidInput(format!(
+            "the {what} is longer than {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    Ok((!text.is_empty()).then(|| text.to_string()))
+}
+
+/// Today on this device's calendar: what "overdue" is measured against.
+fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+impl AppState {
+    /// Tell the UI how many changes wait now (the status bar shows it at once).
+    fn written(&self, store: &Store) {
+        self.sync.local_write(store.outbox_len().unwrap_or(0));
+    }
+
+    pub fn app_status(&self) -> Result<AppStatus, AppError> {
+        let store = self.store.lock()?;
+        let enrolment = store.enrolment()?;
+        let mut sync = self.sync.state();
+        sync.waiting = store.outbox_len()?;
+        Ok(AppStatus {
+            enrolled: enrolment.is_some(),
+            server_url: enrolment.as_ref().map(|e| e.server_url.clone()),
+            user: enrolment.map(|e| e.user),
+            sync,
+        })
+    }
+
+    /// Enrol with a one-time code, then start syncing. Blocks on the network: call it
+    /// from a thread that may block (the command runs it with `spawn_blocking`).
+    pub fn enrol(&self, server_url: &str, code: &str) -> Result<UserInfo, AppError> {
+        if code.trim().is_empty() {
+            return Err(AppError::InvalidInput("the enrolment code is empty".into()));
+        }
+        // Check the address before taking the lock, so a typo answers at once.
+        voordeur_sync::server_base(server_url)?;
+        let user = {
+            let mut store = self.store.lock()?;
+            voordeur_sync::enrol(&mut store, server_url, code)?
+        };
+        self.sync.wake();
+        Ok(user)
+    }
+
+    pub fn list_households(&self, query: &str) -> Result<Vec<HouseholdSummary>, AppError> {
+        let query = normalise_query(query)?;
+        let store = self.store.lock()?;
+        Ok(store.search_households(query, LIST_LIMIT)?)
+    }
+
+    pub fn household_detail(&self, id: &str) -> Result<HouseholdDetail, AppError> {
+        let id: HouseholdId = parse_id("household", id)?;
+        let store = self.store.lock()?;
+        Ok(store.household_detail(id, today())?.into())
+    }
+
+    pub fn list_templates(&self) -> Result<Vec<TemplateSummary>, AppError> {
+        let store = self.store.lock()?;
+        Ok(store.templates()?.into_iter().map(Into::into).collect())
+    }
+
+    pub fn start_visit(&self, household_id: &str, template_id: &str) -> Result<String, AppError> {
+        let household: HouseholdId = parse_id("household", household_id)?;
+        let template: TemplateId = parse_id("template", template_id)?;
+        let mut store = self.store.lock()?;
+        let visit = store.start_visit(household, template)?;
+        self.written(&store);
+        Ok(visit.to_string())
+    }
+
+    pub fn open_visit(&self, visit_id: &str) -> Result<VisitView, AppError> {
+        let visit: VisitId = parse_id("visit", visit_id)?;
+        let store = self.store.lock()?;
+        let detail = store.visit_detail(visit)?;
+        let template = store.template(detail.visit.template_id, detail.visit.template_version)?;
+        let household = store.household(detail.visit.household_id)?;
+        Ok(VisitView {
+            detail,
+            template,
+            household,
+        })
+    }
+
+    /// Store an answer (`null` clears it); returns the canonical value stored.
+    pub fn answer(&self, visit_id: &str, item: &str, value: Value) -> Result<Value, AppError> {
+        let visit: VisitId = parse_id("visit", visit_id)?;
+        let mut store = self.store.lock()?;
+        let stored = store.answer(visit, item, value)?;
+        self.written(&store);
+        Ok(stored)
+    }
+
+    pub fn add_note(&self, visit_id: &str, text: &str) -> Result<String, AppError> {
+        let visit: VisitId = parse_id("visit", visit_id)?;
+        let mut store = self.store.lock()?;
+        let note = store.add_note(visit, text)?;
+        self.written(&store);
+        Ok(note.to_string())
+    }
+
+    pub fn edit_note(&self, note_id: &str, text: &str) -> Result<(), AppError> {
+        let note: NoteId = parse_id("note", note_id)?;
+        let mut store = self.store.lock()?;
+        store.edit_note(note, text)?;
+        self.written(&store);
+        Ok(())
+    }
+
+    pub fn raise_signal(
+        &self,
+        household_id: &str,
+        visit_id: Option<&str>,
+        category: &str,
+        severity: &str,
+        description: Option<String>,
+    ) -> Result<String, AppError> {
+        let signal = NewSignal {
+            household: parse_id("household", household_id)?,
+            visit: visit_id.map(|v| parse_id("visit", v)).transpose()?,
+            category: parse_value::<SignalCategory>(category)?,
+            severity: parse_value::<Severity>(severity)?,
+            description: optional_text("description", description)?,
+        };
+        let mut store = self.store.lock()?;
+        let id = store.raise_signal(signal)?;
+        self.written(&store);
+        Ok(id.to_string())
+    }
+
+    pub fn add_follow_up(
+        &self,
+        household_id: &str,
+        visit_id: Option<&str>,
+        due: &str,
+        text: &str,
+    ) -> Result<String, AppError> {
+        let due = NaiveDate::parse_from_str(due.trim(), "%Y-%m-%d").map_err(|_| {
+            AppError::InvalidInput(format!(
+                "{:?} is not a date as YYYY-MM-DD",
+                due.chars().take(40).collect::<String>()
+            ))
+        })?;
+        let follow_up = NewFollowUp {
+            household: parse_id("household", household_id)?,
+            visit: visit_id.map(|v| parse_id("visit", v)).transpose()?,
+            assignee: None,
+            due,
+            text: text.to_string(),
+        };
+        let mut store = self.store.lock()?;
+        let id = store.add_follow_up(follow_up)?;
+        self.written(&store);
+        Ok(id.to_string())
+    }
+
+    /// Complete a visit and sync it in the background.
+    pub fn complete_visit(&self, visit_id: &str) -> Result<(), AppError> {
+        let visit: VisitId = parse_id("visit", visit_id)?;
+        let mut store = self.store.lock()?;
+        store.complete_visit(visit)?;
+        self.written(&store);
+        drop(store);
+        self.sync.wake();
+        Ok(())
+    }
+
+    /// Open follow-ups, due and overdue first: the enrolled user's, or all of them on a
+    /// device that is not enrolled.
+    pub fn my_follow_ups(&self) -> Result<Vec<FollowUp>, AppError> {
+        let store = self.store.lock()?;
+        Ok(store.open_follow_ups(store.user_id(), today())?)
+    }
+
+    pub fn list_conflicts(&self) -> Result<Vec<Conflict>, AppError> {
+        let store = self.store.lock()?;
+        Ok(store.conflicts(true)?)
+    }
+
+    pub fn resolve_conflict(&self, id: &str, value: Value) -> Result<(), AppError> {
+        let id: ConflictId = parse_id("conflict", id)?;
+        let mut store = self.store.lock()?;
+        store.resolve_conflict(id, value)?;
+        self.written(&store);
+        Ok(())
+    }
+
+    /// Ask background sync to run now; returns at once.
+    pub fn sync_now(&self) -> Result<(), AppError> {
+        drop(self.store.lock()?);
+        self.sync.wake();
+        Ok(())
+    }
+}
