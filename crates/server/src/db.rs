@@ -69,6 +69,74 @@ pub trait Sql {
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ServerError>;
     /// Which engine: for the few statements that differ.
     fn engine(&self) -> Engine;
+
+    /// Insert many rows into `table(columns)`: `rows` holds them one after the other,
+    /// `columns.len()` values each; `tail` follows the values (an `ON CONFLICT`
+    /// clause, or empty). One rule for both engines: a key may appear only once per
+    /// call. SQLite runs one prepared statement per row (in-process, cheap);
+    /// PostgreSQL one statement over column arrays (one round trip).
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[(&str, Col)],
+        tail: &str,
+        rows: &[Val],
+    ) -> Result<u64, ServerError> {
+        let mut n = 0;
+        for row in rows.chunks(columns.len().max(1)) {
+            n += self.execute(&insert_sql(table, columns, tail, 0), row)?;
+        }
+        Ok(n)
+    }
+
+    /// A query over a list of text values: `sql` holds `IN_LIST` where `IN (…)` goes,
+    /// after `params`. An empty list returns no rows. The list may be long: it is sent
+    /// in chunks on SQLite and as one array on PostgreSQL, so rows of a key listed twice
+    /// may come back twice.
+    fn query_in(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+        list: &[&str],
+    ) -> Result<Vec<Row>, ServerError> {
+        let mut out = Vec::new();
+        for chunk in list.chunks(IN_CHUNK) {
+            // Pad to a power of two with the last value, so a few statement texts serve
+            // every length (prepared statements are cached by text).
+            let width = chunk.len().next_power_of_two();
+            let marks: Vec<String> = (0..width)
+                .map(|i| format!("${}", params.len() + 1 + i))
+                .collect();
+            let text = sql.replace("IN_LIST", &format!("IN ({})", marks.join(", ")));
+            let mut all = params.to_vec();
+            all.extend((0..width).map(|i| Val::Text(chunk[i.min(chunk.len() - 1)].to_string())));
+            out.extend(self.query(&text, &all)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Most values of one `IN (…)` list on SQLite (a power of two).
+const IN_CHUNK: usize = 512;
+
+/// The type of a column in [`Sql::insert_rows`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Col {
+    Int,
+    Text,
+}
+
+/// `INSERT INTO table(columns) VALUES ($1, …) tail`, placeholders from `first + 1`.
+fn insert_sql(table: &str, columns: &[(&str, Col)], tail: &str, first: usize) -> String {
+    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+    let marks: Vec<String> = (1..=columns.len())
+        .map(|i| format!("${}", first + i))
+        .collect();
+    format!(
+        "INSERT INTO {table}({}) VALUES ({}) {tail}",
+        names.join(", "),
+        marks.join(", ")
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,12 +172,22 @@ fn sqlite_placeholders(sql: &str) -> String {
 
 struct SqliteTx<'a>(&'a rusqlite::Transaction<'a>);
 
-fn to_sqlite(v: &Val) -> rusqlite::types::Value {
-    match v {
-        Val::Null => rusqlite::types::Value::Null,
-        Val::Int(n) => rusqlite::types::Value::Integer(*n),
-        Val::Text(s) => rusqlite::types::Value::Text(s.clone()),
+/// A parameter bound by reference: no copy of the text.
+struct SqliteParam<'a>(&'a Val);
+
+impl rusqlite::ToSql for SqliteParam<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Val::Null => ValueRef::Null,
+            Val::Int(n) => ValueRef::Integer(*n),
+            Val::Text(s) => ValueRef::Text(s.as_bytes()),
+        }))
     }
+}
+
+fn to_sqlite(params: &[Val]) -> impl rusqlite::Params + '_ {
+    rusqlite::params_from_iter(params.iter().map(SqliteParam))
 }
 
 impl Sql for SqliteTx<'_> {
@@ -119,9 +197,7 @@ impl Sql for SqliteTx<'_> {
             .0
             .prepare_cached(&sqlite_placeholders(sql))
             .map_err(db_err)?;
-        let n = stmt
-            .execute(rusqlite::params_from_iter(params.iter().map(to_sqlite)))
-            .map_err(db_err)?;
+        let n = stmt.execute(to_sqlite(params)).map_err(db_err)?;
         Ok(n as u64)
     }
 
@@ -132,9 +208,7 @@ impl Sql for SqliteTx<'_> {
             .prepare_cached(&sqlite_placeholders(sql))
             .map_err(db_err)?;
         let cols = stmt.column_count();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.iter().map(to_sqlite)))
-            .map_err(db_err)?;
+        let mut rows = stmt.query(to_sqlite(params)).map_err(db_err)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(db_err)? {
             let mut r = Vec::with_capacity(cols);
@@ -155,6 +229,23 @@ impl Sql for SqliteTx<'_> {
 
     fn engine(&self) -> Engine {
         Engine::Sqlite
+    }
+
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[(&str, Col)],
+        tail: &str,
+        rows: &[Val],
+    ) -> Result<u64, ServerError> {
+        check_text(rows)?;
+        let sql = sqlite_placeholders(&insert_sql(table, columns, tail, 0));
+        let mut stmt = self.0.prepare_cached(&sql).map_err(db_err)?;
+        let mut n = 0;
+        for row in rows.chunks(columns.len().max(1)) {
+            n += stmt.execute(to_sqlite(row)).map_err(db_err)? as u64;
+        }
+        Ok(n)
     }
 }
 
@@ -255,20 +346,25 @@ fn pg_params(stmt: &postgres::Statement, params: &[Val]) -> Vec<PgParam> {
         .collect()
 }
 
-impl Sql for PgTx<'_> {
-    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, ServerError> {
+impl PgTx<'_> {
+    /// `query`, with `list` bound as a text array in place of the last parameter when
+    /// it is not empty.
+    fn query_with_array(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+        list: &[&str],
+    ) -> Result<Vec<Row>, ServerError> {
         check_text(params)?;
         let stmt = self.statement(sql)?;
         let p = pg_params(&stmt, params);
-        let refs: Vec<_> = p.iter().map(PgParam::as_sql).collect();
-        self.tx.execute(&stmt, &refs).map_err(db_err)
-    }
-
-    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ServerError> {
-        check_text(params)?;
-        let stmt = self.statement(sql)?;
-        let p = pg_params(&stmt, params);
-        let refs: Vec<_> = p.iter().map(PgParam::as_sql).collect();
+        let mut refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            p.iter().map(PgParam::as_sql).collect();
+        let array: Vec<&str> = list.to_vec();
+        if !list.is_empty() {
+            refs.pop();
+            refs.push(&array);
+        }
         let rows = self.tx.query(&stmt, &refs).map_err(db_err)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -297,9 +393,110 @@ impl Sql for PgTx<'_> {
         }
         Ok(out)
     }
+}
+
+impl Sql for PgTx<'_> {
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, ServerError> {
+        check_text(params)?;
+        let stmt = self.statement(sql)?;
+        let p = pg_params(&stmt, params);
+        let refs: Vec<_> = p.iter().map(PgParam::as_sql).collect();
+        self.tx.execute(&stmt, &refs).map_err(db_err)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ServerError> {
+        self.query_with_array(sql, params, &[])
+    }
 
     fn engine(&self) -> Engine {
         Engine::Postgres
+    }
+
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[(&str, Col)],
+        tail: &str,
+        rows: &[Val],
+    ) -> Result<u64, ServerError> {
+        check_text(rows)?;
+        let width = columns.len().max(1);
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+        let arrays: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ty))| match ty {
+                Col::Int => format!("${}::bigint[]", i + 1),
+                Col::Text => format!("${}::text[]", i + 1),
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table}({}) SELECT * FROM unnest({}) {tail}",
+            names.join(", "),
+            arrays.join(", ")
+        );
+        let stmt = self.statement(&sql)?;
+        let params: Vec<PgArray> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ty))| {
+                let column = rows.iter().skip(i).step_by(width);
+                match ty {
+                    Col::Int => PgArray::Int(
+                        column
+                            .map(|v| match v {
+                                Val::Int(n) => Some(*n),
+                                Val::Text(s) => s.parse().ok(),
+                                Val::Null => None,
+                            })
+                            .collect(),
+                    ),
+                    Col::Text => PgArray::Text(column.map(|v| v.text()).collect()),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            params.iter().map(PgArray::as_sql).collect();
+        self.tx.execute(&stmt, &refs).map_err(db_err)
+    }
+
+    fn query_in(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+        list: &[&str],
+    ) -> Result<Vec<Row>, ServerError> {
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        if list.iter().any(|s| s.contains('\0')) {
+            return Err(ServerError::BadRequest(
+                "text may not contain a NUL character".into(),
+            ));
+        }
+        let text = sql.replace("IN_LIST", &format!("= ANY(${}::text[])", params.len() + 1));
+        let mut all = params.to_vec();
+        // The list goes last, as an array; `query` binds the values before it.
+        all.push(Val::Null);
+        self.query_with_array(&text, &all, list)
+    }
+}
+
+/// A column of [`Sql::insert_rows`] as one PostgreSQL array.
+enum PgArray<'a> {
+    Int(Vec<Option<i64>>),
+    Text(Vec<Option<&'a str>>),
+}
+
+impl PgArray<'_> {
+    fn as_sql(&self) -> &(dyn postgres::types::ToSql + Sync) {
+        match self {
+            PgArray::Int(v) => v,
+            PgArray::Text(v) => v,
+        }
     }
 }
 

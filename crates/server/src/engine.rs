@@ -9,9 +9,10 @@
 //! note text become changes of the server's own, logged like any other.
 
 use crate::auth::Caller;
-use crate::db::{Sql, Val};
+use crate::db::{Col, Sql, Val};
 use crate::error::ServerError;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 use voordeur_core::change::{EntityKind, DELETED};
 use voordeur_core::merge::{decide, Decision, FieldState, MAX_CLOCK_AHEAD_MS};
@@ -37,12 +38,71 @@ fn store_sequence(t: &mut dyn Sql, seq: i64) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Columns of `log`, in the order [`Push::log`] writes them.
+const LOG_COLUMNS: &[(&str, Col)] = &[
+    ("seq", Col::Int),
+    ("change_id", Col::Text),
+    ("entity", Col::Text),
+    ("record_id", Col::Text),
+    ("field", Col::Text),
+    ("value", Col::Text),
+    ("hlc", Col::Text),
+    ("base", Col::Text),
+    ("device_id", Col::Text),
+    ("author_id", Col::Text),
+    ("team_id", Col::Text),
+];
+
+const FIELD_COLUMNS: &[(&str, Col)] = &[
+    ("entity", Col::Text),
+    ("record_id", Col::Text),
+    ("field", Col::Text),
+    ("value", Col::Text),
+    ("hlc", Col::Text),
+    ("change_id", Col::Text),
+    ("device_id", Col::Text),
+    ("author_id", Col::Text),
+];
+
+const FIELD_UPSERT: &str = "ON CONFLICT (entity, record_id, field) DO UPDATE SET
+    value = excluded.value, hlc = excluded.hlc, change_id = excluded.change_id,
+    device_id = excluded.device_id, author_id = excluded.author_id";
+
+const RECORD_COLUMNS: &[(&str, Col)] = &[
+    ("entity", Col::Text),
+    ("record_id", Col::Text),
+    ("team_id", Col::Text),
+];
+
+/// A record: its kind and id.
+type RecordKey = (EntityKind, Uuid);
+
 /// The state a push builds up while it runs.
+///
+/// Bulk: a batch is read with a few set-based queries up front (which change ids the
+/// log holds, the teams of the records and parents it names, every field of the
+/// records it touches) and written with one multi-row statement per table at the end
+/// ([`Push::flush`]). In between, the caches below are the truth: they start as the
+/// database and take every write of this transaction, so each change is decided
+/// exactly as if every earlier change of the batch had been written row by row.
 struct Push<'a> {
     t: &'a mut dyn Sql,
     clock: &'a Clock,
     seq: i64,
     conflicts: u32,
+    /// Change ids in the log (before this push, or logged by it) with their clock.
+    logged: HashMap<ChangeId, Hlc>,
+    /// Change ids known absent from the log before this push.
+    looked_up: HashSet<ChangeId>,
+    /// Teams of records: `Some(team)` registered, `None` unknown.
+    teams: HashMap<RecordKey, Option<Option<String>>>,
+    /// Every field of a record, for records loaded (absent: not loaded yet).
+    fields: HashMap<RecordKey, BTreeMap<String, FieldState>>,
+    /// Rows waiting to be written.
+    log_rows: Vec<Val>,
+    field_rows: Vec<(RecordKey, String)>,
+    dirty_fields: HashSet<(RecordKey, String)>,
+    record_rows: Vec<Val>,
 }
 
 fn field_state(r: &[Val]) -> Result<FieldState, ServerError> {
@@ -56,66 +116,293 @@ fn field_state(r: &[Val]) -> Result<FieldState, ServerError> {
     })
 }
 
-impl Push<'_> {
+/// The id a link field names, when it is written the way the server stores ids (a
+/// differently spelt id names no stored record, as before caching).
+fn linked_id(value: &Value) -> Option<Uuid> {
+    let s = value.as_str()?;
+    let id: Uuid = s.parse().ok()?;
+    (id.hyphenated().to_string() == s).then_some(id)
+}
+
+impl<'a> Push<'a> {
+    fn new(t: &'a mut dyn Sql, clock: &'a Clock) -> Result<Push<'a>, ServerError> {
+        let seq = lock_sequence(t)?;
+        Ok(Push {
+            t,
+            clock,
+            seq,
+            conflicts: 0,
+            logged: HashMap::new(),
+            looked_up: HashSet::new(),
+            teams: HashMap::new(),
+            fields: HashMap::new(),
+            log_rows: Vec::new(),
+            field_rows: Vec::new(),
+            dirty_fields: HashSet::new(),
+            record_rows: Vec::new(),
+        })
+    }
+
+    /// Read what a batch of changes needs, in a few queries: known change ids, the
+    /// teams of its records and their parents, and the fields of its records.
+    fn prefetch(&mut self, changes: &[Change]) -> Result<(), ServerError> {
+        let ids: Vec<String> = changes.iter().map(|c| c.id.to_string()).collect();
+        let list: Vec<&str> = ids.iter().map(String::as_str).collect();
+        for r in self.t.query_in(
+            "SELECT change_id, hlc FROM log WHERE change_id IN_LIST",
+            &[],
+            &list,
+        )? {
+            if let (Some(id), Some(hlc)) = (
+                r[0].text().and_then(|s| s.parse().ok()),
+                r[1].text().and_then(|s| s.parse().ok()),
+            ) {
+                self.logged.insert(id, hlc);
+            }
+        }
+        self.looked_up.extend(changes.iter().map(|c| c.id));
+
+        let mut records: BTreeMap<EntityKind, BTreeSet<Uuid>> = BTreeMap::new();
+        let mut parents: BTreeMap<EntityKind, BTreeSet<Uuid>> = BTreeMap::new();
+        for c in changes {
+            records.entry(c.entity).or_default().insert(c.record);
+            if let Some((link, kind)) = parent_link(c.entity) {
+                if c.field == link {
+                    if let Some(id) = linked_id(&c.value) {
+                        parents.entry(kind).or_default().insert(id);
+                    }
+                }
+            }
+        }
+        let mut wanted = records.clone();
+        for (kind, ids) in parents {
+            wanted.entry(kind).or_default().extend(ids);
+        }
+        for (entity, ids) in &wanted {
+            let ids: Vec<String> = ids
+                .iter()
+                .filter(|id| !self.teams.contains_key(&(*entity, **id)))
+                .map(|id| id.to_string())
+                .collect();
+            let list: Vec<&str> = ids.iter().map(String::as_str).collect();
+            for id in &list {
+                if let Ok(id) = id.parse() {
+                    self.teams.insert((*entity, id), None);
+                }
+            }
+            for r in self.t.query_in(
+                "SELECT record_id, team_id FROM records WHERE entity = $1 AND record_id IN_LIST",
+                &[entity.as_str().into()],
+                &list,
+            )? {
+                if let Some(id) = r[0].text().and_then(|s| s.parse().ok()) {
+                    self.teams
+                        .insert((*entity, id), Some(r[1].text().map(String::from)));
+                }
+            }
+        }
+        for (entity, ids) in &records {
+            let ids: Vec<String> = ids
+                .iter()
+                .filter(|id| !self.fields.contains_key(&(*entity, **id)))
+                .map(|id| id.to_string())
+                .collect();
+            let list: Vec<&str> = ids.iter().map(String::as_str).collect();
+            for id in &list {
+                if let Ok(id) = id.parse() {
+                    self.fields.insert((*entity, id), BTreeMap::new());
+                }
+            }
+            let rows = self.t.query_in(
+                "SELECT value, hlc, change_id, device_id, author_id, record_id, field FROM fields
+                 WHERE entity = $1 AND record_id IN_LIST",
+                &[entity.as_str().into()],
+                &list,
+            )?;
+            for r in &rows {
+                let (Some(id), Some(field)) =
+                    (r[5].text().and_then(|s| s.parse().ok()), r[6].text())
+                else {
+                    continue;
+                };
+                self.fields
+                    .entry((*entity, id))
+                    .or_default()
+                    .insert(field.to_string(), field_state(r)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The clock the log holds a change with, if it holds it.
+    fn logged(&mut self, id: ChangeId) -> Result<Option<Hlc>, ServerError> {
+        if let Some(hlc) = self.logged.get(&id) {
+            return Ok(Some(*hlc));
+        }
+        if self.looked_up.contains(&id) {
+            return Ok(None);
+        }
+        let rows = self.t.query(
+            "SELECT hlc FROM log WHERE change_id = $1",
+            &[id.to_string().into()],
+        )?;
+        self.looked_up.insert(id);
+        let hlc = rows
+            .first()
+            .and_then(|r| r[0].text())
+            .and_then(|s| s.parse().ok());
+        if let Some(hlc) = hlc {
+            self.logged.insert(id, hlc);
+        }
+        Ok(hlc)
+    }
+
+    /// The team a record belongs to: `Some(team)`, `Some(None)` for a record visible to
+    /// all (templates), `None` when the record is unknown.
+    fn record_team(
+        &mut self,
+        entity: EntityKind,
+        record: Uuid,
+    ) -> Result<Option<Option<String>>, ServerError> {
+        if let Some(team) = self.teams.get(&(entity, record)) {
+            return Ok(team.clone());
+        }
+        let team = record_team(self.t, entity, &record.to_string())?;
+        self.teams.insert((entity, record), team.clone());
+        Ok(team)
+    }
+
+    /// Register a record in a team's scope.
+    fn add_record(&mut self, entity: EntityKind, record: Uuid, team: Option<&str>) {
+        self.teams
+            .insert((entity, record), Some(team.map(String::from)));
+        self.record_rows.extend([
+            entity.as_str().into(),
+            record.to_string().into(),
+            team.map(String::from).into(),
+        ]);
+    }
+
+    /// Every field of a record, loading them when this push has not yet.
+    fn record_fields(
+        &mut self,
+        entity: EntityKind,
+        record: Uuid,
+    ) -> Result<&mut BTreeMap<String, FieldState>, ServerError> {
+        let key = (entity, record);
+        if !self.fields.contains_key(&key) {
+            let rows = self.t.query(
+                "SELECT value, hlc, change_id, device_id, author_id, field FROM fields
+                 WHERE entity = $1 AND record_id = $2",
+                &[entity.as_str().into(), record.to_string().into()],
+            )?;
+            let mut all = BTreeMap::new();
+            for r in &rows {
+                if let Some(field) = r[5].text() {
+                    all.insert(field.to_string(), field_state(r)?);
+                }
+            }
+            self.fields.insert(key, all);
+        }
+        self.fields
+            .get_mut(&key)
+            .ok_or_else(|| ServerError::Db("field cache".into()))
+    }
+
     fn field(
         &mut self,
         entity: EntityKind,
-        record: &str,
+        record: Uuid,
         field: &str,
     ) -> Result<Option<FieldState>, ServerError> {
-        let rows = self.t.query(
-            "SELECT value, hlc, change_id, device_id, author_id FROM fields
-             WHERE entity = $1 AND record_id = $2 AND field = $3",
-            &[entity.as_str().into(), record.into(), field.into()],
-        )?;
-        rows.first().map(|r| field_state(r)).transpose()
+        Ok(self.record_fields(entity, record)?.get(field).cloned())
     }
 
     fn put_field(&mut self, c: &Change) -> Result<(), ServerError> {
-        self.t.execute(
-            "INSERT INTO fields(entity, record_id, field, value, hlc, change_id, device_id, author_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (entity, record_id, field) DO UPDATE SET
-               value = excluded.value, hlc = excluded.hlc, change_id = excluded.change_id,
-               device_id = excluded.device_id, author_id = excluded.author_id",
-            &[
-                c.entity.as_str().into(),
-                c.record.to_string().into(),
-                c.field.clone().into(),
-                c.value.to_string().into(),
-                c.hlc.to_string().into(),
-                c.id.to_string().into(),
-                c.device.to_string().into(),
-                c.author.map(|a| a.to_string()).into(),
-            ],
-        )?;
+        let state = FieldState {
+            value: c.value.clone(),
+            hlc: c.hlc,
+            change_id: c.id,
+            device: c.device,
+            author: c.author,
+        };
+        self.record_fields(c.entity, c.record)?
+            .insert(c.field.clone(), state);
+        let key = ((c.entity, c.record), c.field.clone());
+        if self.dirty_fields.insert(key.clone()) {
+            self.field_rows.push(key);
+        }
         Ok(())
     }
 
     fn log(&mut self, c: &Change, team: Option<&str>) -> Result<(), ServerError> {
         self.seq += 1;
-        self.t.execute(
-            "INSERT INTO log(seq, change_id, entity, record_id, field, value, hlc, base, device_id, author_id, team_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            &[
-                self.seq.into(),
-                c.id.to_string().into(),
-                c.entity.as_str().into(),
-                c.record.to_string().into(),
-                c.field.clone().into(),
-                c.value.to_string().into(),
-                c.hlc.to_string().into(),
-                c.base.map(|b| b.to_string()).into(),
-                c.device.to_string().into(),
-                c.author.map(|a| a.to_string()).into(),
-                team.map(String::from).into(),
-            ],
-        )?;
+        self.logged.insert(c.id, c.hlc);
+        self.log_rows.extend([
+            self.seq.into(),
+            c.id.to_string().into(),
+            c.entity.as_str().into(),
+            c.record.to_string().into(),
+            c.field.clone().into(),
+            c.value.to_string().into(),
+            c.hlc.to_string().into(),
+            c.base.map(|b| b.to_string()).into(),
+            c.device.to_string().into(),
+            c.author.map(|a| a.to_string()).into(),
+            team.map(String::from).into(),
+        ]);
         Ok(())
+    }
+
+    /// Write what waits: new records, the log rows, and the final state of every field
+    /// written (one row per field, so PostgreSQL's upsert sees each key once).
+    fn flush(&mut self) -> Result<(), ServerError> {
+        if !self.record_rows.is_empty() {
+            let rows = std::mem::take(&mut self.record_rows);
+            self.t.insert_rows("records", RECORD_COLUMNS, "", &rows)?;
+        }
+        if !self.log_rows.is_empty() {
+            let rows = std::mem::take(&mut self.log_rows);
+            self.t.insert_rows("log", LOG_COLUMNS, "", &rows)?;
+        }
+        if !self.field_rows.is_empty() {
+            let keys = std::mem::take(&mut self.field_rows);
+            self.dirty_fields.clear();
+            let mut rows = Vec::with_capacity(keys.len() * FIELD_COLUMNS.len());
+            for ((entity, record), field) in keys {
+                let f = self
+                    .fields
+                    .get(&(entity, record))
+                    .and_then(|all| all.get(&field))
+                    .ok_or_else(|| ServerError::Db("written field not cached".into()))?;
+                rows.extend([
+                    entity.as_str().into(),
+                    record.to_string().into(),
+                    field.into(),
+                    f.value.to_string().into(),
+                    f.hlc.to_string().into(),
+                    f.change_id.to_string().into(),
+                    f.device.to_string().into(),
+                    f.author.map(|a| a.to_string()).into(),
+                ]);
+            }
+            self.t
+                .insert_rows("fields", FIELD_COLUMNS, FIELD_UPSERT, &rows)?;
+        }
+        Ok(())
+    }
+
+    /// Flush, and store the last sequence number given.
+    fn finish(mut self) -> Result<u32, ServerError> {
+        self.flush()?;
+        store_sequence(self.t, self.seq)?;
+        Ok(self.conflicts)
     }
 
     /// The value a field had at a given version, from the log (the base of a merge).
     fn value_at(&mut self, c: &Change, at: &Hlc) -> Result<Option<Value>, ServerError> {
+        // The base may have been logged by this very push.
+        self.flush()?;
         let rows = self.t.query(
             "SELECT value FROM log WHERE entity = $1 AND record_id = $2 AND field = $3 AND hlc = $4",
             &[
@@ -140,9 +427,7 @@ impl Push<'_> {
         value: Value,
         team: Option<&str>,
     ) -> Result<Change, ServerError> {
-        let base = self
-            .field(entity, &record.to_string(), field)?
-            .map(|f| f.hlc);
+        let base = self.field(entity, record, field)?.map(|f| f.hlc);
         self.server_change_on(entity, record, field, value, team, base)
     }
 
@@ -194,7 +479,7 @@ impl Push<'_> {
             .and_then(|s| s.parse::<Uuid>().ok())
         {
             let mut all: Vec<ConflictValue> = self
-                .field(EntityKind::Conflict, &id.to_string(), "values")?
+                .field(EntityKind::Conflict, id, "values")?
                 .and_then(|f| serde_json::from_value(f.value).ok())
                 .unwrap_or_default();
             for v in values {
@@ -216,10 +501,7 @@ impl Push<'_> {
                 id.to_string().into(),
             ],
         )?;
-        self.t.execute(
-            "INSERT INTO records(entity, record_id, team_id) VALUES ('conflict', $1, $2)",
-            &[id.to_string().into(), team.map(String::from).into()],
-        )?;
+        self.add_record(EntityKind::Conflict, id.0, team);
         let mut values = values;
         values.sort_by_key(|a| a.hlc);
         for (f, v) in [
@@ -289,7 +571,7 @@ fn parent_link(entity: EntityKind) -> Option<(&'static str, EntityKind)> {
 
 /// Check role and scope; returns the record's team, registering a new record.
 fn scope(
-    t: &mut dyn Sql,
+    p: &mut Push<'_>,
     caller: &Caller,
     c: &Change,
 ) -> Result<Result<Option<String>, Reason>, ServerError> {
@@ -309,7 +591,7 @@ fn scope(
     }) else {
         return Ok(Err("your account has no team".into()));
     };
-    let known = record_team(t, c.entity, &record)?;
+    let known = p.record_team(c.entity, c.record)?;
     let mut new_record = false;
     let team = match known {
         Some(team) => {
@@ -335,7 +617,11 @@ fn scope(
                         )));
                     }
                     let parent = c.value.as_str().unwrap_or_default().to_string();
-                    match record_team(t, parent_kind, &parent)? {
+                    let parent_team = match linked_id(&c.value) {
+                        Some(id) => p.record_team(parent_kind, id)?,
+                        None => None,
+                    };
+                    match parent_team {
                         Some(Some(team)) if team == my_team => Some(team),
                         Some(_) => {
                             return Ok(Err(format!("{parent_kind} {parent} is outside your team")))
@@ -362,7 +648,10 @@ fn scope(
     if let Some((link, parent_kind)) = parent_link(c.entity) {
         if c.field == link {
             let parent = c.value.as_str().unwrap_or_default().to_string();
-            let parent_team = record_team(t, parent_kind, &parent)?;
+            let parent_team = match linked_id(&c.value) {
+                Some(id) => p.record_team(parent_kind, id)?,
+                None => None,
+            };
             if parent_team != Some(team.clone()) {
                 return Ok(Err(format!(
                     "{parent_kind} {parent} is outside your team or does not exist"
@@ -375,10 +664,7 @@ fn scope(
     }
     // Only a change that passed every check registers a new record.
     if new_record {
-        t.execute(
-            "INSERT INTO records(entity, record_id, team_id) VALUES ($1, $2, $3)",
-            &[c.entity.as_str().into(), record.into(), team.clone().into()],
-        )?;
+        p.add_record(c.entity, c.record, team.as_deref());
     }
     Ok(Ok(team))
 }
@@ -396,13 +682,8 @@ pub fn push(
             "a push carries at most {MAX_BATCH} changes"
         )));
     }
-    let seq = lock_sequence(t)?;
-    let mut p = Push {
-        t,
-        clock,
-        seq,
-        conflicts: 0,
-    };
+    let mut p = Push::new(t, clock)?;
+    p.prefetch(changes)?;
     let mut accepted = Vec::with_capacity(changes.len());
     let mut rejected = Vec::new();
     for c in changes {
@@ -411,8 +692,7 @@ pub fn push(
             Err(reason) => rejected.push(Rejected { id: c.id, reason }),
         }
     }
-    let (seq, conflicts) = (p.seq, p.conflicts);
-    store_sequence(t, seq)?;
+    let conflicts = p.finish()?;
     Ok(PushResponse {
         accepted,
         rejected,
@@ -431,18 +711,10 @@ fn accept(
     if incoming.device != caller.device {
         return Ok(Err("change was made by another device".into()));
     }
-    let dup = p.t.query(
-        "SELECT hlc FROM log WHERE change_id = $1",
-        &[incoming.id.to_string().into()],
-    )?;
-    if let Some(hlc) = dup
-        .first()
-        .and_then(|r| r[0].text())
-        .and_then(|s| s.parse().ok())
-    {
+    if let Some(hlc) = p.logged(incoming.id)? {
         return Ok(Ok(hlc));
     }
-    let team = match scope(p.t, caller, incoming)? {
+    let team = match scope(p, caller, incoming)? {
         Ok(team) => team,
         Err(reason) => return Ok(Err(reason)),
     };
@@ -455,27 +727,18 @@ fn accept(
     } else {
         p.clock.observe(&c.hlc);
     }
-    let record = c.record.to_string();
-
     // A delete and an edit that did not see each other are a conflict on `deleted`;
     // both changes still take their own fields by the normal rules below.
     if c.entity != EntityKind::Conflict {
         if c.field == DELETED && c.value == json!(true) {
-            let rows = p.t.query(
-                "SELECT value, hlc, change_id, device_id, author_id, field FROM fields
-                 WHERE entity = $1 AND record_id = $2 AND field <> $3",
-                &[
-                    c.entity.as_str().into(),
-                    record.clone().into(),
-                    DELETED.into(),
-                ],
-            )?;
             let mut unseen: Option<FieldState> = None;
-            for r in &rows {
-                let f = field_state(r)?;
+            for (name, f) in p.record_fields(c.entity, c.record)?.iter() {
+                if name == DELETED {
+                    continue;
+                }
                 let seen = c.base.is_some_and(|b| b >= f.hlc) || f.device == c.device;
                 if !seen && unseen.as_ref().is_none_or(|u| f.hlc > u.hlc) {
-                    unseen = Some(f);
+                    unseen = Some(f.clone());
                 }
             }
             if let Some(edit) = unseen {
@@ -483,7 +746,7 @@ fn accept(
                 p.conflict(c.entity, c.record, DELETED, values, team)?;
             }
         } else if c.field != DELETED {
-            if let Some(del) = p.field(c.entity, &record, DELETED)? {
+            if let Some(del) = p.field(c.entity, c.record, DELETED)? {
                 let unseen = del.device != c.device && c.base.is_none_or(|b| b < del.hlc);
                 if del.value == json!(true) && unseen {
                     let values = vec![of_state(&del, json!(true)), of_change(&c, json!(false))];
@@ -493,7 +756,7 @@ fn accept(
         }
     }
 
-    let current = p.field(c.entity, &record, &c.field)?;
+    let current = p.field(c.entity, c.record, &c.field)?;
     let base_text = match (&current, c.base) {
         (Some(_), Some(b)) if c.entity == EntityKind::Note && c.field == "text" => {
             p.value_at(&c, &b)?
@@ -529,7 +792,7 @@ fn accept(
     {
         p.t.execute(
             "DELETE FROM open_conflicts WHERE conflict_id = $1",
-            &[record.into()],
+            &[c.record.to_string().into()],
         )?;
     }
     Ok(Ok(c.hlc))
@@ -570,10 +833,22 @@ pub fn pull(
             .team_id
             .map(|t| t.to_string())
             .unwrap_or_default();
+        // The team's changes and the shared ones (templates), each read in sequence
+        // order from the `log_team` index up to the limit, then merged. (With
+        // `team_id = $4 OR team_id IS NULL` the engines collect every row up to `max`
+        // and sort them, for every batch: quadratic in a long pull.)
+        let branch = |team: &str, name: &str| {
+            format!(
+                "SELECT {cols} FROM (SELECT {cols} FROM log
+                   WHERE {team} AND seq > $1 AND seq <= $2 AND device_id <> $3
+                   ORDER BY seq LIMIT $5) AS {name}"
+            )
+        };
         t.query(
             &format!(
-                "SELECT {cols} FROM log WHERE seq > $1 AND seq <= $2 AND device_id <> $3
-                      AND (team_id = $4 OR team_id IS NULL) ORDER BY seq LIMIT $5"
+                "SELECT {cols} FROM ({} UNION ALL {}) AS both_kinds ORDER BY seq LIMIT $5",
+                branch("team_id = $4", "mine"),
+                branch("team_id IS NULL", "shared")
             ),
             &[
                 since.into(),
@@ -624,23 +899,10 @@ pub fn server_write(
     team: Option<&str>,
     records: &ServerRecords<'_>,
 ) -> Result<(), ServerError> {
-    let seq = lock_sequence(t)?;
-    let mut p = Push {
-        t,
-        clock,
-        seq,
-        conflicts: 0,
-    };
+    let mut p = Push::new(t, clock)?;
     for (entity, record, fields) in records {
-        if record_team(p.t, *entity, &record.to_string())?.is_none() {
-            p.t.execute(
-                "INSERT INTO records(entity, record_id, team_id) VALUES ($1, $2, $3)",
-                &[
-                    entity.as_str().into(),
-                    record.to_string().into(),
-                    team.map(String::from).into(),
-                ],
-            )?;
+        if p.record_team(*entity, *record)?.is_none() {
+            p.add_record(*entity, *record, team);
         }
         for (field, value) in fields {
             let c = p.server_change(*entity, *record, field, value.clone(), team)?;
@@ -648,6 +910,5 @@ pub fn server_write(
                 .map_err(|e| ServerError::BadRequest(e.to_string()))?;
         }
     }
-    let seq = p.seq;
-    store_sequence(t, seq)
+    p.finish().map(|_| ())
 }

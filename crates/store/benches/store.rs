@@ -678,7 +678,7 @@ fn main() {
         ("street_linden", "linden"),
         ("postcode_9712", "9712"),
         ("surname_jansen", "jansen"),
-        ("two_letters_ja", "ja"),
+        ("two_letters_li", "li"),
         ("empty_first_page", ""),
     ];
     for (name, q) in queries {

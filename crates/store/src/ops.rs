@@ -11,12 +11,7 @@ use uuid::Uuid;
 use voordeur_core::change::{ANSWER_PREFIX, DELETED};
 use voordeur_core::*;
 
-/// Namespace for template record ids: one record per (template, version).
-const TEMPLATE_NS: Uuid = Uuid::from_u128(0x0193_0000_0000_7000_8000_766f_6f72_6475);
-
-pub fn template_record_id(id: TemplateId, version: u32) -> Uuid {
-    Uuid::new_v5(&TEMPLATE_NS, format!("{id}:{version}").as_bytes())
-}
+pub use voordeur_core::template_record_id;
 
 #[derive(Clone, Debug, Default)]
 pub struct NewHousehold {
@@ -53,22 +48,14 @@ pub struct NewSignal {
     pub description: Option<String>,
 }
 
-/// Normalise a Dutch postcode to `1234 AB`.
+/// Normalise a Dutch postcode to `1234 AB`, or say why not.
 pub fn normalise_postcode(input: &str) -> Result<String, StoreError> {
-    let compact: String = input.chars().filter(|c| !c.is_whitespace()).collect();
-    let (digits, letters) = compact.split_at(compact.len().min(4));
-    let ok = compact.len() == 6
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0')
-        && letters.chars().all(|c| c.is_ascii_alphabetic());
-    if ok {
-        Ok(format!("{digits} {}", letters.to_uppercase()))
-    } else {
-        Err(StoreError::Invalid(format!(
+    voordeur_core::normalise_postcode(input).ok_or_else(|| {
+        StoreError::Invalid(format!(
             "postcode {:?} is not a Dutch postcode like 1234 AB",
             input.chars().take(40).collect::<String>()
-        )))
-    }
+        ))
+    })
 }
 
 fn non_empty(what: &str, s: &str) -> Result<String, StoreError> {
