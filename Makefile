@@ -65,7 +65,19 @@ test-rust: deps ui
 test-ui: npm-deps
 	cd ui && npm test
 
-test: lint test-rust test-ui
+test: lint test-rust test-ui test-e2e
+
+# End to end: the real app binary under Xvfb over WebDriver (tauri-driver +
+# WebKitWebDriver), against a real server, with axe-core; screenshots go to
+# tests/e2e/artifacts/. The tests are #[ignore]d so `cargo test --workspace` skips them.
+E2E_DIR := tests/e2e
+E2E_TEST_ARGS ?=
+
+.PHONY: test-e2e
+test-e2e: deps ui
+	@cd $(E2E_DIR) && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+	$(CARGO) build -p voordeur-server -p voordeur -p voordeur-app
+	$(CARGO) test -p voordeur-e2e --lib --test app -- --include-ignored --test-threads=1 $(E2E_TEST_ARGS)
 
 bench:
 	$(CARGO) bench -p voordeur-store --bench store

@@ -1,0 +1,425 @@
+//! The real app binary under Xvfb, driven over WebDriver, against a real
+//! `voordeur-server` started by the test. Run with `make test-e2e` (it builds the UI
+//! and the app first), or `cargo test -p voordeur-e2e -- --ignored --test-threads=1`.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+use voordeur_e2e::procs::{start_server, start_server_at, Device, Server};
+use voordeur_e2e::{app_binary, App, Display, STEP};
+
+/// The demo server in `root/server`.
+fn server(root: &Path) -> Server {
+    let dir = root.join("server");
+    std::fs::create_dir_all(&dir).expect("server folder");
+    start_server(&dir)
+}
+
+/// A device folder enrolled as `user` through the CLI and synced: what the app shows
+/// when it opens on it.
+fn enrolled_device(server: &Server, dir: &Path, user: &str) -> Device {
+    let device = Device::new(dir);
+    device.enrol(server, user);
+    device.sync();
+    device
+}
+
+/// The texts of the household list's items, as shown.
+const LIST_ITEMS: &str =
+    "return Array.from(document.querySelectorAll('main li')).map(li => li.innerText);";
+
+/// The household list of a device enrolled and synced with the CLI: all 30 demo
+/// households of team noord, search, both tablet sizes, screenshots, axe-core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb, tauri-driver, WebKitWebDriver and the built app: make test-e2e"]
+async fn household_list_and_search_at_both_tablet_sizes_pass_axe() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = server(root.path());
+    let device_dir = root.path().join("tablet");
+    let anna = enrolled_device(&server, &device_dir, "anna");
+    let expected = anna.json(&["household", "list", "--search", "beukenhof"]);
+    let expected = expected.as_array().expect("list").len();
+    assert!(
+        expected > 0 && expected < 30,
+        "demo data: {expected} on Beukenhof"
+    );
+
+    let display = Display::get();
+    let app = App::launch(&display, &app_binary(), &device_dir, "households").await;
+
+    for (w, h) in [(1280, 800), (800, 1280)] {
+        let (vw, vh) = app.resize(w, h).await;
+        assert_eq!((vw, vh), (u64::from(w), u64::from(h)), "viewport");
+        app.wait_text("30 huishoudens").await;
+        let items = app.js(LIST_ITEMS, vec![]).await;
+        assert_eq!(items.as_array().map(Vec::len), Some(30), "{items}");
+        app.screenshot(&format!("list-{w}x{h}")).await;
+        app.assert_accessible(&format!("the household list at {w}x{h}"))
+            .await;
+    }
+
+    // The check itself works: an image without a text alternative is caught.
+    app.js(
+        "const i = document.createElement('img'); i.id = 'axe-probe';\
+         i.src = 'data:image/gif;base64,R0lGODlhAQABAAAAACw='; document.querySelector('main').append(i);",
+        vec![],
+    )
+    .await;
+    let caught = app.axe_violations().await;
+    assert!(
+        caught
+            .iter()
+            .any(|v| v.contains("image-alt") && v.contains("#axe-probe")),
+        "axe-core missed a planted violation: {caught:?}"
+    );
+    app.js("document.getElementById('axe-probe').remove();", vec![])
+        .await;
+
+    // Search as a person types: the list narrows to the households on Beukenhof, the
+    // same ones the CLI finds on this device.
+    app.resize(1280, 800).await;
+    app.type_into("Zoeken", "beukenhof").await;
+    let shown = app
+        .wait_js(
+            "only Beukenhof households",
+            STEP,
+            "const items = Array.from(document.querySelectorAll('main li')).map(li => li.innerText);\
+             return items.length > 0 && items.length < 30 && items.every(t => /beukenhof/i.test(t)) ? items.length : null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(shown, json!(expected), "the app and the CLI find the same");
+    app.screenshot("search-1280x800").await;
+    app.assert_accessible("the search result at 1280x800").await;
+    app.resize(800, 1280).await;
+    app.screenshot("search-800x1280").await;
+    app.assert_accessible("the search result at 800x1280").await;
+
+    // A search that matches nothing says so.
+    app.type_into("Zoeken", "zzzz-nergens").await;
+    app.wait_text("zzzz-nergens").await;
+    let items = app.js(LIST_ITEMS, vec![]).await;
+    assert_eq!(items.as_array().map(Vec::len), Some(0), "{items}");
+    app.assert_accessible("an empty search result").await;
+
+    app.close().await;
+}
+
+/// How often the app syncs by itself while the test runs (the default is minutes).
+const SYNC_INTERVAL_SECS: &str = "3";
+
+/// The sync status in the header: `(state, visible text)`.
+const SYNC_STATUS: &str = "const s = document.querySelector('header [data-state]');\
+     return s ? [s.dataset.state, s.innerText.replace(/\\s+/g, ' ').trim()] : null;";
+
+/// An element of the checklist item `item` (its `data-item` attribute), by XPath below it.
+fn in_item(item: &str, below: &str) -> String {
+    format!("//*[@data-item='{item}']{below}")
+}
+
+/// A tap on the button named `name` inside checklist item `item` (Ja/Nee, a scale step).
+async fn tap(app: &App, item: &str, name: &str) {
+    let b = app
+        .element(&in_item(
+            item,
+            &format!("//button[normalize-space(.)='{name}']"),
+        ))
+        .await;
+    app.click(&b).await;
+    // The tap shows: the button is pressed.
+    app.wait_js(
+        &format!("{item} = {name} pressed"),
+        STEP,
+        "return document.evaluate(arguments[0], document, null, 9, null).singleNodeValue?.getAttribute('aria-pressed') === 'true';",
+        vec![json!(in_item(item, &format!("//button[normalize-space(.)='{name}']")))],
+    )
+    .await;
+}
+
+/// Choose the option with value `value` of a single or multiple choice item (a tap on
+/// its label, as a person does).
+async fn choose(app: &App, item: &str, value: &str) {
+    let label = app
+        .element(&in_item(
+            item,
+            &format!("//label[.//input[@value='{value}']]"),
+        ))
+        .await;
+    app.click(&label).await;
+    app.wait_js(
+        &format!("{item} includes {value}"),
+        STEP,
+        "return document.evaluate(arguments[0], document, null, 9, null).singleNodeValue?.checked === true;",
+        vec![json!(in_item(item, &format!("//input[@value='{value}']")))],
+    )
+    .await;
+}
+
+/// Type into the text or number field of checklist item `item`.
+async fn write(app: &App, item: &str, text: &str) {
+    let field = app
+        .element(&in_item(item, "//*[self::input or self::textarea]"))
+        .await;
+    field.click().await.expect("focus field");
+    field.send_keys(text).await.expect("type");
+}
+
+/// The whole story of issue 4 on the real app: enrol on the first-run screen (a wrong
+/// code first), find a household, lose the server, do a complete visit offline (the
+/// required items refused inline first), see the changes waiting, get the server back,
+/// see "up to date", and find the visit with every answer on a second device (the CLI,
+/// as bilal). Screenshots of every screen at both tablet sizes, axe-core on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb, tauri-driver, WebKitWebDriver and the built app: make test-e2e"]
+async fn offline_visit_reaches_the_server_and_a_second_device() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut server = server(root.path());
+    let (db, port, url) = (server.db.clone(), server.port, server.url.clone());
+    let tablet = root.path().join("tablet");
+
+    let display = Display::get();
+    let app = App::launch_with(
+        &display,
+        &app_binary(),
+        &tablet,
+        "visit",
+        &[("VOORDEUR_SYNC_INTERVAL_SECS", SYNC_INTERVAL_SECS)],
+    )
+    .await;
+    app.resize(1280, 800).await;
+
+    // First run: enrol. A wrong code is refused next to the code field.
+    app.wait_text("Dit apparaat aanmelden").await;
+    app.screenshot("enrol-1280x800").await;
+    app.assert_accessible("the first-run screen").await;
+    app.resize(800, 1280).await;
+    app.screenshot("enrol-800x1280").await;
+    app.assert_accessible("the first-run screen at 800x1280")
+        .await;
+    app.type_into("Serveradres", &url).await;
+    app.type_into("Aanmeldcode", "FOUT-CODE").await;
+    app.click(&app.button("Aanmelden").await).await;
+    app.wait_text("Deze code is onjuist").await;
+    app.screenshot("enrol-wrong-code").await;
+    app.assert_accessible("the first-run screen with a refused code")
+        .await;
+    app.type_into("Aanmeldcode", &server.code("anna")).await;
+    app.click(&app.button("Aanmelden").await).await;
+
+    // The household list, pulled from the server, and the status up to date.
+    app.wait_text("Aangemeld als anna").await;
+    app.wait_text("30 huishoudens").await;
+    app.wait_js(
+        "status up to date",
+        STEP,
+        "const s = document.querySelector('header [data-state]'); return s && s.dataset.state === 'up_to_date';",
+        vec![],
+    )
+    .await;
+
+    // Find a household.
+    app.resize(1280, 800).await;
+    app.type_into("Zoeken", "beukenhof").await;
+    app.wait_js(
+        "only Beukenhof households",
+        STEP,
+        "const items = Array.from(document.querySelectorAll('main li')).map(li => li.innerText);\
+         return items.length > 0 && items.length < 30 && items.every(t => /beukenhof/i.test(t));",
+        vec![],
+    )
+    .await;
+    let link = app.element("(//main//li//h3//a)[1]").await;
+    let address = link.text().await.expect("address");
+    app.click(&link).await;
+    app.wait_text("Bewoners").await;
+    app.wait_text("Nog geen huisbezoeken.").await;
+    app.screenshot("household-1280x800").await;
+    app.assert_accessible("the household page").await;
+
+    // The server goes away; the worker carries on.
+    server.kill();
+
+    app.click(&app.button("Nieuw huisbezoek").await).await;
+    app.click(&app.button("Starten").await).await;
+    let visit = app
+        .wait_js(
+            "the visit screen",
+            STEP,
+            "const m = location.hash.match(/^#\\/visit\\/(.+)$/);\
+             return m && document.querySelectorAll('[data-item]').length > 0 ? decodeURIComponent(m[1]) : null;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .expect("visit id")
+        .to_string();
+    app.wait_text(&address).await;
+
+    // Completing with nothing answered: refused, every open required item marked inline.
+    app.click(&app.button("Huisbezoek afronden").await).await;
+    let refused = app
+        .wait_text_matching("Nog \\d+ verplichte vragen open", STEP)
+        .await;
+    let marked = app
+        .js(
+            "return Array.from(document.querySelectorAll('[data-item]'))\
+               .filter(e => e.innerText.includes('Deze vraag is verplicht')).map(e => e.dataset.item);",
+            vec![],
+        )
+        .await;
+    let marked: Vec<String> = serde_json::from_value(marked).expect("items");
+    let required_now = [
+        "geld.post_ongeopend",
+        "geld.achterstanden",
+        "wonen.staat_woning",
+        "sociaal.noodcontact",
+        "gezondheid.huisarts",
+        "kinderen.aanwezig",
+        "veiligheid.voelt_veilig",
+        "afsluiting.zorgniveau",
+        "afsluiting.toestemming",
+        "afsluiting.samenvatting",
+    ];
+    assert_eq!(marked, required_now, "marked inline: {refused}");
+    assert!(
+        refused.contains(&required_now.len().to_string()),
+        "{refused}"
+    );
+    app.screenshot("visit-refused-1280x800").await;
+    app.assert_accessible("the visit with open required items")
+        .await;
+
+    // The visit, answered as on a doorstep; conditional items appear as they apply.
+    tap(&app, "geld.post_ongeopend", "Ja").await;
+    tap(&app, "geld.achterstanden", "Ja").await;
+    tap(&app, "geld.huurachterstand", "Nee").await;
+    write(&app, "geld.schuldbedrag", "2.500").await;
+    choose(&app, "geld.inkomstenbron", "uitkering").await;
+    choose(&app, "geld.toeslagen", "huurtoeslag").await;
+    choose(&app, "geld.toeslagen", "zorgtoeslag").await;
+    tap(&app, "wonen.staat_woning", "2").await;
+    tap(&app, "wonen.vervuiling", "Nee").await;
+    tap(&app, "sociaal.noodcontact", "Ja").await;
+    tap(&app, "gezondheid.huisarts", "Ja").await;
+    tap(&app, "kinderen.aanwezig", "Ja").await;
+    write(&app, "kinderen.aantal", "2").await;
+    tap(&app, "veiligheid.voelt_veilig", "Ja").await;
+    tap(&app, "afsluiting.zorgniveau", "3").await;
+    tap(&app, "afsluiting.toestemming", "Ja").await;
+    let summary = "Brief van de deurwaarder gezien. Samen naar schuldhulp.";
+    write(&app, "afsluiting.samenvatting", summary).await;
+    let note = "Buurvrouw helpt met de post.";
+    app.type_into("Nieuwe notitie", note).await;
+    app.click(&app.button("Notitie toevoegen").await).await;
+    app.wait_js(
+        "the note in the list",
+        STEP,
+        "return Array.from(document.querySelectorAll('main p')).some(p => p.innerText.trim() === arguments[0]);",
+        vec![json!(note)],
+    )
+    .await;
+    app.wait_js(
+        "every answer saved",
+        STEP,
+        "const s = document.querySelector('main [role=status][data-state]');\
+         return s && ['saved', 'idle'].includes(s.dataset.state) && /opgeslagen/i.test(s.innerText);",
+        vec![],
+    )
+    .await;
+    app.resize(800, 1280).await;
+    app.screenshot("visit-answered-800x1280").await;
+    app.assert_accessible("the answered visit at 800x1280")
+        .await;
+
+    app.click(&app.button("Huisbezoek afronden").await).await;
+    app.wait_text("Het huisbezoek is afgerond.").await;
+    app.js("window.scrollTo(0, 0);", vec![]).await;
+
+    // Offline: the changes wait, and the header says so.
+    let waiting = app
+        .wait_text_matching("\\d+ wijziging(en)? wacht(en)?", Duration::from_secs(30))
+        .await;
+    let status = app.js(SYNC_STATUS, vec![]).await;
+    app.screenshot("visit-completed-offline-800x1280").await;
+    app.resize(1280, 800).await;
+    app.screenshot("visit-completed-offline-1280x800").await;
+    app.assert_accessible("the completed visit, offline").await;
+    eprintln!("offline: {waiting} ({status})");
+
+    // The server comes back (same database, same port): the app syncs by itself.
+    let server = start_server_at(&db, port);
+    app.wait_js(
+        "status up to date after the server returned",
+        Duration::from_secs(60),
+        "const s = document.querySelector('header [data-state]'); return s && s.dataset.state === 'up_to_date' && /Bijgewerkt/.test(s.innerText);",
+        vec![],
+    )
+    .await;
+    let status = app.js(SYNC_STATUS, vec![]).await;
+    assert!(!status.to_string().contains("wacht"), "{status}");
+    app.screenshot("visit-synced-1280x800").await;
+    app.close().await;
+
+    // A second device — the CLI, enrolled as bilal of the same team — has the visit,
+    // completed, with every answer and the note.
+    let bilal = Device::new(root.path().join("bilal"));
+    bilal.enrol(&server, "bilal");
+    bilal.sync();
+    let shown = bilal.json(&["visit", "show", &visit]);
+    assert_eq!(shown["visit"]["status"], "completed", "{shown}");
+    let mut answers: Vec<(String, Value)> = shown["answers"]
+        .as_array()
+        .expect("answers")
+        .iter()
+        .map(|a| {
+            (
+                a["item"].as_str().unwrap_or("").to_string(),
+                a["value"].clone(),
+            )
+        })
+        .collect();
+    answers.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected: Vec<(String, Value)> = [
+        ("geld.post_ongeopend", json!(true)),
+        ("geld.achterstanden", json!(true)),
+        ("geld.huurachterstand", json!(false)),
+        ("geld.schuldbedrag", json!(2500)),
+        ("geld.inkomstenbron", json!("uitkering")),
+        ("geld.toeslagen", json!(["huurtoeslag", "zorgtoeslag"])),
+        ("wonen.staat_woning", json!(2)),
+        ("wonen.vervuiling", json!(false)),
+        ("sociaal.noodcontact", json!(true)),
+        ("gezondheid.huisarts", json!(true)),
+        ("kinderen.aanwezig", json!(true)),
+        ("kinderen.aantal", json!(2)),
+        ("veiligheid.voelt_veilig", json!(true)),
+        ("afsluiting.zorgniveau", json!(3)),
+        ("afsluiting.toestemming", json!(true)),
+        ("afsluiting.samenvatting", json!(summary)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    // Numbers compare as numbers (2500 and 2500.0 are the same answer).
+    let norm = |xs: Vec<(String, Value)>| -> Vec<(String, Value)> {
+        xs.into_iter()
+            .map(|(k, v)| match v.as_f64() {
+                Some(f) if v.is_number() => (k, json!(f)),
+                _ => (k, v),
+            })
+            .collect()
+    };
+    assert_eq!(
+        norm(answers),
+        norm(expected),
+        "bilal's copy of the visit: {shown}"
+    );
+    let notes: Vec<&str> = shown["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["text"].as_str())
+        .collect();
+    assert_eq!(notes, vec![note], "{shown}");
+}

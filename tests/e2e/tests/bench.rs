@@ -1,0 +1,301 @@
+//! The app benchmark of issue 4, on the real app under Xvfb over WebDriver, with 5,000
+//! households in the device store:
+//!
+//! 1. launch to an interactive household list: from the WebDriver session request
+//!    (which starts the app) to the first household link present, median of runs;
+//! 2. opening a visit: from setting the route in the page to its checklist rendered
+//!    (the last item of the template present), timed in the page, median of runs;
+//! 3. idle memory: VmRSS of the app process and of its WebKit processes after 10 s idle;
+//! 4. the size of the app binary (and of the release binary when it is built).
+//!
+//! Not part of `make test-e2e`; run by hand (figures in BENCHMARKS.md):
+//!
+//! ```sh
+//! cargo test -p voordeur-e2e --test bench -- --ignored --nocapture
+//! VOORDEUR_APP=target/release/voordeur-app cargo test -p voordeur-e2e --test bench -- --ignored --nocapture
+//! ```
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use voordeur_core::{EntityKind, HouseholdId, TemplateId};
+use voordeur_e2e::procs::{start_server, Device};
+use voordeur_e2e::{app_binary, median, vm_rss_kib, App, Display};
+use voordeur_store::Store;
+
+const HOUSEHOLDS: usize = 5_000;
+const BATCH: usize = 1_000;
+const LAUNCHES: usize = 5;
+const VISIT_OPENS: usize = 7;
+/// The sample template (`templates/huisbezoek-basis.json`), as the demo server serves it.
+const TEMPLATE: &str = "01930000-0000-7000-8000-000000000001";
+/// The first household link of the list: present = the list is there to tap.
+const LIST_READY: &str = "main li a[href^='#/household/']";
+
+const STREETS: &[&str] = &[
+    "Kerkstraat",
+    "Schoolstraat",
+    "Molenstraat",
+    "Dorpsstraat",
+    "Beatrixlaan",
+    "Stationsweg",
+    "Kastanjelaan",
+    "Eikenlaan",
+    "Lindenlaan",
+    "Rozenstraat",
+    "Oranjestraat",
+    "Zuiderdiep",
+    "Herestraat",
+    "Korreweg",
+    "Damsterdiep",
+    "Vondellaan",
+];
+const NAMES: &[&str] = &[
+    "Jan de Jong",
+    "Fatima Jansen",
+    "Kees de Vries",
+    "Anouk van den Berg",
+    "Mohammed van Dijk",
+    "Sanne Bakker",
+    "Ayşe Visser",
+    "Henk Smit",
+    "Zoë Meijer",
+    "Yusuf de Boer",
+];
+
+/// Add households (1–3 residents each) to an enrolled device's store, one transaction
+/// per batch, through `make_change` + `commit` like the store benchmark does.
+fn seed(store: &mut Store, n: usize) {
+    let team = store.team_id().expect("team");
+    let mut changes = Vec::new();
+    for i in 0..n {
+        let hid = HouseholdId::new();
+        let c =
+            |store: &Store, e, r, f: &str, v: Value| store.make_change(e, r, f, v).expect("change");
+        let street = STREETS[i % STREETS.len()];
+        let fields = [
+            (
+                "address",
+                json!(format!("{street} {}", i / STREETS.len() + 1)),
+            ),
+            ("postcode", json!(format!("97{:02}AB", i % 100))),
+            ("city", json!("Noorderstad")),
+            ("neighbourhood", json!("Centrum")),
+            ("team_id", json!(team)),
+        ];
+        for (f, v) in fields {
+            changes.push(c(store, EntityKind::Household, hid.0, f, v));
+        }
+        for r in 0..(1 + i % 3) {
+            let rid = uuid::Uuid::now_v7();
+            changes.push(c(
+                store,
+                EntityKind::Resident,
+                rid,
+                "household_id",
+                json!(hid),
+            ));
+            changes.push(c(
+                store,
+                EntityKind::Resident,
+                rid,
+                "name",
+                json!(NAMES[(i + r) % NAMES.len()]),
+            ));
+            changes.push(c(
+                store,
+                EntityKind::Resident,
+                rid,
+                "birth_year",
+                json!(1950 + (i % 50)),
+            ));
+            changes.push(c(store, EntityKind::Resident, rid, "contact", Value::Null));
+        }
+        if (i + 1) % BATCH == 0 || i + 1 == n {
+            store.commit(&changes).expect("commit households");
+            changes.clear();
+        }
+    }
+}
+
+/// VmRSS of `pid` and of every process below it (WebKit's web and network processes).
+fn tree_rss_kib(pid: u32) -> (u64, u64) {
+    let own = vm_rss_kib(pid).unwrap_or(0);
+    let mut total = own;
+    let mut queue = vec![pid];
+    while let Some(parent) = queue.pop() {
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(parent) {
+                total += vm_rss_kib(child).unwrap_or(0);
+                queue.push(child);
+            }
+        }
+    }
+    (own, total)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: cargo test -p voordeur-e2e --test bench -- --ignored --nocapture"]
+async fn app_with_5000_households() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server_dir = root.path().join("server");
+    std::fs::create_dir_all(&server_dir).expect("server folder");
+    let mut server = start_server(&server_dir);
+    let dir = root.path().join("tablet");
+    let device = Device::new(&dir);
+    device.enrol(&server, "anna");
+    device.sync();
+    // On the doorstep: no connection (the app's start-up sync fails at once).
+    server.kill();
+
+    let t = Instant::now();
+    let visit = {
+        let mut store = Store::open_dir(&dir, None).expect("store");
+        let have = device
+            .json(&["household", "list"])
+            .as_array()
+            .map_or(0, Vec::len);
+        seed(&mut store, HOUSEHOLDS - have);
+        let first: HouseholdId = serde_json::from_value(
+            device.json(&["household", "list", "--search", "Beukenhof"])[0]["id"].clone(),
+        )
+        .expect("household id");
+        let template: TemplateId = serde_json::from_value(json!(TEMPLATE)).expect("template id");
+        let visit = store.start_visit(first, template).expect("visit");
+        for (item, value) in [
+            ("geld.post_ongeopend", json!(true)),
+            ("geld.achterstanden", json!(true)),
+            ("geld.schuldbedrag", json!(2500)),
+            ("wonen.staat_woning", json!(2)),
+            ("sociaal.noodcontact", json!(true)),
+            (
+                "afsluiting.samenvatting",
+                json!("Brief van de deurwaarder gezien."),
+            ),
+        ] {
+            store.answer(visit, item, value).expect("answer");
+        }
+        visit
+    };
+    let count = device
+        .json(&["household", "list", "--limit", "100000"])
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(count, HOUSEHOLDS);
+    eprintln!(
+        "seeded {HOUSEHOLDS} households in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let app_path = app_binary();
+    let display = Display::get();
+    let mut launches = Vec::new();
+    let mut opens = Vec::new();
+    let mut memory = (0, 0);
+    for run in 0..LAUNCHES {
+        let (app, took) = App::launch_timed(&display, &app_path, &dir, LIST_READY).await;
+        let shown = app
+            .wait_text_matching("[\\d.]+ huishoudens", Duration::from_secs(20))
+            .await;
+        if run == 0 {
+            println!("BENCH the list shows: {shown}");
+        }
+        launches.push(took);
+        eprintln!("launch {run}: {}", ms(took));
+        if run == 0 {
+            app.resize(1280, 800).await;
+            app.screenshot("list-5000").await;
+            // Idle memory: 10 s with the list shown and nothing to do.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let pid = app.app_pid(&app_path).expect("app process");
+            memory = tree_rss_kib(pid);
+            for i in 0..VISIT_OPENS {
+                let took = app
+                    .client()
+                    .execute_async(
+                        "const done = arguments[arguments.length - 1];\
+                         const t0 = performance.now();\
+                         location.hash = '#/visit/' + arguments[0];\
+                         (function poll() {\
+                           if (document.querySelector('[data-item=\"afsluiting.samenvatting\"]')) done(performance.now() - t0);\
+                           else requestAnimationFrame(poll);\
+                         })();",
+                        vec![json!(visit)],
+                    )
+                    .await
+                    .expect("open the visit");
+                let took = Duration::from_secs_f64(took.as_f64().unwrap_or(0.0) / 1000.0);
+                eprintln!("open visit {i}: {:.1} ms", took.as_secs_f64() * 1000.0);
+                opens.push(took);
+                if i == 0 {
+                    app.screenshot("visit").await;
+                }
+                app.js("location.hash = '#/';", vec![]).await;
+                app.client()
+                    .wait()
+                    .at_most(Duration::from_secs(20))
+                    .for_element(fantoccini::Locator::Css(LIST_READY))
+                    .await
+                    .expect("back to the list");
+            }
+        }
+        app.close().await;
+    }
+
+    let size = std::fs::metadata(&app_path).map_or(0, |m| m.len());
+    let release = voordeur_e2e::target_dir()
+        .join("release")
+        .join("voordeur-app");
+    let release_size = std::fs::metadata(&release).map(|m| m.len()).ok();
+    println!("BENCH app: {}", app_path.display());
+    println!(
+        "BENCH launch to interactive list ({HOUSEHOLDS} households): median {} of {LAUNCHES} ({})",
+        ms(median(&launches)),
+        launches
+            .iter()
+            .map(|d| ms(*d))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "BENCH open a visit: median {:.1} ms of {VISIT_OPENS} ({})",
+        median(&opens).as_secs_f64() * 1000.0,
+        opens
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "BENCH idle memory after 10 s: app process {} MiB, with its WebKit processes {} MiB",
+        memory.0 / 1024,
+        memory.1 / 1024
+    );
+    println!("BENCH binary size: {} ({})", mib(size), app_path.display());
+    if let Some(r) = release_size {
+        println!(
+            "BENCH release binary size: {} ({})",
+            mib(r),
+            release.display()
+        );
+    }
+}
