@@ -2,59 +2,9 @@
 //! script would: every command is a fresh process on the same SQLite file.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const TEMPLATE_ID: &str = "01930000-0000-7000-8000-000000000001";
-
-fn template_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates/huisbezoek-basis.json")
-}
-
-struct Device {
-    dir: tempfile::TempDir,
-}
-
-impl Device {
-    fn new() -> Device {
-        Device {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_voordeur"))
-            .arg("--data")
-            .arg(self.dir.path())
-            .args(args)
-            .env_remove("VOORDEUR_DATA")
-            .output()
-            .expect("run voordeur")
-    }
-
-    /// Run a command that must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "voordeur {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Run a `--json` command that creates a record; returns its id.
-    fn create(&self, args: &[&str]) -> String {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let v: Value = serde_json::from_str(&self.ok(&all)).expect("json output");
-        v["id"].as_str().expect("id").to_string()
-    }
-
-    fn export(&self) -> String {
-        self.ok(&["export"])
-    }
-}
+mod common;
+use common::{template_file, Device, TEMPLATE_ID};
 
 struct Fixture {
     device: Device,

@@ -6,8 +6,6 @@
 mod stub;
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use stub::{Reply, Stub};
@@ -15,69 +13,16 @@ use voordeur_core::protocol::{Accepted, PullResponse, PushRequest, PushResponse}
 use voordeur_core::*;
 use voordeur_store::Store;
 
-const TEMPLATE_ID: &str = "01930000-0000-7000-8000-000000000001";
+mod common;
+use common::{template_file, Device, TEMPLATE_ID};
 
-fn template_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates/huisbezoek-basis.json")
+/// What these tests do to a device beyond the shared helpers.
+trait SyncDevice {
+    fn store(&self) -> Store;
+    fn household(&self, address: &str) -> String;
 }
 
-struct Device {
-    dir: tempfile::TempDir,
-}
-
-impl Device {
-    fn new() -> Device {
-        Device {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_voordeur"))
-            .arg("--data")
-            .arg(self.dir.path())
-            .args(args)
-            .env_remove("VOORDEUR_DATA")
-            .output()
-            .expect("run voordeur")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "voordeur {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).expect("json output")
-    }
-
-    fn create(&self, args: &[&str]) -> String {
-        self.json(args)["id"].as_str().expect("id").to_string()
-    }
-
-    /// Run a command that must fail with `code` and one line on stderr containing
-    /// `expected`, leaving the database as it was.
-    fn fails(&self, args: &[&str], code: i32, expected: &str) {
-        let before = self.ok(&["export"]);
-        let out = self.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert_eq!(
-            self.ok(&["export"]),
-            before,
-            "{args:?} changed the database"
-        );
-    }
-
+impl SyncDevice for Device {
     fn store(&self) -> Store {
         Store::open_dir(self.dir.path(), None).expect("open store")
     }
