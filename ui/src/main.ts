@@ -1,7 +1,11 @@
 import { mount } from 'svelte';
 import App from './App.svelte';
 import { settings } from './lib/settings.svelte';
+import { mark, prefetchRoute } from './lib/prefetch';
+import { parseRoute } from './lib/router';
 import './app.css';
+
+mark('start');
 
 document.documentElement.lang = settings.locale;
 
@@ -11,6 +15,9 @@ if (import.meta.env.DEV && new URLSearchParams(location.search).has('mock')) {
   const { installMock } = await import('./dev/mock');
   installMock(new URLSearchParams(location.search));
 }
+
+// The first screen's data is asked for now, alongside the app status, not after it.
+prefetchRoute(parseRoute(location.hash));
 
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html has no #app element');

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   canonicalChoices,
+  countBySection,
+  firstSectionWith,
   isRelevant,
   matches,
   missingRequired,
   parseDutchNumber,
   readNumber,
+  sectionOfItem,
+  sectionProgress,
   suggestedSignals,
   toggleChoice,
   visibleItemIds,
@@ -128,5 +132,62 @@ describe('multiple choice', () => {
     expect(canonicalChoices(options, ['c', 'a', 'c'])).toEqual(['a', 'c']);
     expect(toggleChoice(options, ['c'], 'a')).toEqual(['a', 'c']);
     expect(toggleChoice(options, ['a', 'c'], 'a')).toEqual(['c']);
+  });
+});
+
+describe('sections', () => {
+  it('knows the section of every item', () => {
+    const of = sectionOfItem(template);
+    expect(of.get('schulden')).toBe('geld');
+    expect(of.get('datum')).toBe('rest');
+    expect(of.size).toBe(8);
+  });
+
+  it('counts items (open required ones) per section, in template order', () => {
+    const missing = missingRequired(template, { schulden: true, eenzaam: 5 });
+    expect(missing).toEqual(['bedrag', 'toelichting']);
+    expect([...countBySection(template, missing)]).toEqual([
+      ['geld', 1],
+      ['rest', 1],
+    ]);
+    expect([...countBySection(template, [])]).toEqual([
+      ['geld', 0],
+      ['rest', 0],
+    ]);
+  });
+
+  it('finds the first section with an open item, also when the list is out of order', () => {
+    expect(firstSectionWith(template, ['toelichting', 'bedrag'])).toBe('geld');
+    expect(firstSectionWith(template, new Set(['toelichting']))).toBe('rest');
+    expect(firstSectionWith(template, [])).toBeNull();
+    expect(firstSectionWith(template, ['no.such.item'])).toBeNull();
+  });
+
+  it('reports per section how many shown items are answered', () => {
+    const answers = { schulden: true, bedrag: 500, woon: 'huur', hulp: [] };
+    const progress = sectionProgress(template, visibleItemIds(template, answers), answers);
+    // geld: schulden and bedrag shown (deurwaarder needs at least 1000), both answered.
+    expect(progress.get('geld')).toEqual({ shown: 2, answered: 2 });
+    // rest: toelichting hidden; an empty selection is not an answer.
+    expect(progress.get('rest')).toEqual({ shown: 4, answered: 1 });
+  });
+
+  it('places every required item of the sample template in its own section', () => {
+    const t = basis as unknown as ChecklistTemplate;
+    const of = sectionOfItem(t);
+    const missing = missingRequired(t, {});
+    expect(missing.map((i) => of.get(i))).toEqual([
+      'geld',
+      'geld',
+      'wonen',
+      'sociaal',
+      'gezondheid',
+      'kinderen',
+      'veiligheid',
+      'afsluiting',
+      'afsluiting',
+      'afsluiting',
+    ]);
+    expect(firstSectionWith(t, missing.slice(2))).toBe('wonen');
   });
 });

@@ -65,7 +65,22 @@ export function allItems(template: ChecklistTemplate): Item[] {
  * to a hidden item is hidden too (conditions chain backwards).
  */
 export function isRelevant(template: ChecklistTemplate, item: Item, answers: Answers): boolean {
-  const byId = new Map(allItems(template).map((i) => [i.id, i]));
+  return relevant(itemsById(template), item, answers);
+}
+
+const byIdCache = new WeakMap<ChecklistTemplate, Map<string, Item>>();
+
+/** The template's items by id (computed once per template object). */
+function itemsById(template: ChecklistTemplate): Map<string, Item> {
+  let byId = byIdCache.get(template);
+  if (!byId) {
+    byId = new Map(allItems(template).map((i) => [i.id, i]));
+    byIdCache.set(template, byId);
+  }
+  return byId;
+}
+
+function relevant(byId: Map<string, Item>, item: Item, answers: Answers): boolean {
   let current: Item = item;
   for (let step = 0; step <= byId.size; step++) {
     const cond = current.show_if;
@@ -80,9 +95,10 @@ export function isRelevant(template: ChecklistTemplate, item: Item, answers: Ans
 
 /** The ids of the items shown now. */
 export function visibleItemIds(template: ChecklistTemplate, answers: Answers): Set<string> {
+  const byId = itemsById(template);
   return new Set(
     allItems(template)
-      .filter((i) => isRelevant(template, i, answers))
+      .filter((i) => relevant(byId, i, answers))
       .map((i) => i.id),
   );
 }
@@ -176,4 +192,42 @@ export function toggleChoice(
 ): string[] {
   const next = chosen.includes(value) ? chosen.filter((c) => c !== value) : [...chosen, value];
   return canonicalChoices(options, next);
+}
+
+/** The id of the section that holds each item. */
+export function sectionOfItem(template: ChecklistTemplate): Map<string, string> {
+  return new Map(template.sections.flatMap((s) => s.items.map((i) => [i.id, s.id] as const)));
+}
+
+/** Per section of the template (in order): how many of the given items it holds. */
+export function countBySection(template: ChecklistTemplate, itemIds: Iterable<string>): Map<string, number> {
+  const ids = new Set(itemIds);
+  return new Map(template.sections.map((s) => [s.id, s.items.filter((i) => ids.has(i.id)).length]));
+}
+
+/** The first section (in template order) holding one of the items, or `null`. */
+export function firstSectionWith(template: ChecklistTemplate, itemIds: Iterable<string>): string | null {
+  const ids = new Set(itemIds);
+  return template.sections.find((s) => s.items.some((i) => ids.has(i.id)))?.id ?? null;
+}
+
+export interface SectionProgress {
+  /** Items shown now. */
+  shown: number;
+  /** Of those, answered. */
+  answered: number;
+}
+
+/** Per section: the items shown now and how many of them have an answer. */
+export function sectionProgress(
+  template: ChecklistTemplate,
+  visible: ReadonlySet<string>,
+  answers: Answers,
+): Map<string, SectionProgress> {
+  return new Map(
+    template.sections.map((s) => {
+      const shown = s.items.filter((i) => visible.has(i.id));
+      return [s.id, { shown: shown.length, answered: shown.filter((i) => isAnswered(answers[i.id])).length }];
+    }),
+  );
 }
