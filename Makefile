@@ -12,7 +12,8 @@ PORT ?= 8080
 
 APT_PACKAGES := build-essential pkg-config curl file libssl-dev \
 	libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev \
-	postgresql-15 xvfb webkit2gtk-driver imagemagick xauth
+	postgresql-15 xvfb webkit2gtk-driver imagemagick xauth \
+	dbus gnome-keyring
 
 .PHONY: deps apt-deps npm-deps tauri-driver ui build run test test-rust test-ui lint fmt bench clean-demo
 
@@ -40,6 +41,8 @@ build: deps ui
 
 # Start the demo server in the background, enrol a device folder as worker anna, sync
 # it, and open the app on that device folder. Ctrl-C (or closing the app) stops both.
+# The app keeps its database key in the desktop's key store; without one (a server
+# with Xvfb) scripts/with-keyring gives it a private gnome-keyring in the demo folder.
 run: build
 	@mkdir -p $(RUN_DIR)
 	@rm -rf $(RUN_DIR)/device; \
@@ -50,7 +53,8 @@ run: build
 	code=$$(awk '$$1=="enrol" && $$2=="anna" {print $$3}' $(RUN_DIR)/server.out); \
 	$(TARGET_DIR)/debug/voordeur --data $(RUN_DIR)/device enroll --server http://127.0.0.1:$(PORT) --code $$code && \
 	$(TARGET_DIR)/debug/voordeur --data $(RUN_DIR)/device sync && \
-	VOORDEUR_DATA=$(RUN_DIR)/device $(TARGET_DIR)/debug/voordeur-app
+	VOORDEUR_DATA=$(RUN_DIR)/device VOORDEUR_KEYRING_DIR=$(RUN_DIR)/keyring \
+		scripts/with-keyring $(TARGET_DIR)/debug/voordeur-app
 
 fmt:
 	$(CARGO) fmt --all
@@ -77,7 +81,9 @@ E2E_TEST_ARGS ?=
 test-e2e: deps ui
 	@cd $(E2E_DIR) && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
 	$(CARGO) build -p voordeur-server -p voordeur -p voordeur-app
-	$(CARGO) test -p voordeur-e2e --lib --test app -- --include-ignored --test-threads=1 $(E2E_TEST_ARGS)
+	keyring=$$(mktemp -d); trap "rm -rf $$keyring" EXIT; \
+	VOORDEUR_KEYRING_DIR=$$keyring scripts/with-keyring \
+		$(CARGO) test -p voordeur-e2e --lib --test app -- --include-ignored --test-threads=1 $(E2E_TEST_ARGS)
 
 bench:
 	$(CARGO) bench -p voordeur-store --bench store

@@ -65,8 +65,10 @@ pub enum ErrorKind {
     InvalidUrl,
     /// The server speaks a newer protocol: update the app.
     UpdateRequired,
-    /// The server no longer knows this device (revoked).
+    /// The server no longer knows this device's token.
     Unauthorized,
+    /// An admin revoked this device; its local data has been erased.
+    Revoked,
     /// The device is not enrolled.
     NotEnrolled,
     /// The server answered with an error.
@@ -112,6 +114,7 @@ impl AppError {
             AppError::Sync(e) => match e {
                 SyncError::Offline(_) => ErrorKind::Offline,
                 SyncError::Unauthorized => ErrorKind::Unauthorized,
+                SyncError::Revoked => ErrorKind::Revoked,
                 SyncError::EnrolmentRefused(_) => ErrorKind::EnrolmentRefused,
                 SyncError::UpdateRequired => ErrorKind::UpdateRequired,
                 SyncError::Server { .. } => ErrorKind::Server,
@@ -215,6 +218,7 @@ mod tests {
             (SyncError::InvalidUrl("ftp://x".into()), "invalid_url"),
             (SyncError::UpdateRequired, "update_required"),
             (SyncError::Unauthorized, "unauthorized"),
+            (SyncError::Revoked, "revoked"),
         ];
         for (e, kind) in cases {
             let v = serde_json::to_value(AppError::from(e)).expect("serialise");

@@ -13,6 +13,7 @@
 mod commands;
 mod error;
 mod events;
+mod keystore;
 mod service;
 mod state;
 mod sync_worker;
@@ -40,7 +41,7 @@ pub fn run() {
             let dir = data_dir(std::env::var_os(DATA_ENV), || {
                 app.path().app_data_dir().ok()
             });
-            let store = DeviceStore::open(dir.as_deref());
+            let store = DeviceStore::open(dir.as_deref(), &keystore::OsKeyStore);
             if let DeviceStore::Unavailable { path, reason } = &store {
                 eprintln!(
                     "voordeur: the device database at {} could not be opened: {reason}",

@@ -3,6 +3,7 @@
 
 use crate::error::AppError;
 use crate::events::Events;
+use crate::keystore::{database_key, KeyStore};
 use crate::sync_worker::{self, SyncHandle};
 use crate::view::{SyncState, SyncStateKind};
 use std::ffi::OsString;
@@ -44,8 +45,13 @@ impl AppState {
 
     /// Start the sync thread on the same database file; `None` without a database.
     pub fn start_sync(&self, interval: Duration) -> Option<std::io::Result<JoinHandle<()>>> {
-        let path = self.store.path()?.to_path_buf();
-        Some(sync_worker::spawn(Arc::clone(&self.sync), path, interval))
+        let (path, key) = self.store.path_and_key()?;
+        Some(sync_worker::spawn(
+            Arc::clone(&self.sync),
+            path.to_path_buf(),
+            key.to_string(),
+            interval,
+        ))
     }
 
     /// Ask the sync thread to end (when the app exits).
@@ -82,6 +88,8 @@ pub enum DeviceStore {
     Open {
         store: Box<Mutex<Store>>,
         path: PathBuf,
+        /// The database key, for the sync thread's own connection.
+        key: String,
     },
     Unavailable {
         path: PathBuf,
@@ -90,8 +98,9 @@ pub enum DeviceStore {
 }
 
 impl DeviceStore {
-    /// Open (or create) `<dir>/voordeur.db`, the same file the CLI uses.
-    pub fn open(dir: Option<&Path>) -> DeviceStore {
+    /// Open (or create) `<dir>/voordeur.db`, the same file the CLI uses, encrypted
+    /// with the key `keys` holds for it (see `keystore.rs`).
+    pub fn open(dir: Option<&Path>, keys: &dyn KeyStore) -> DeviceStore {
         let Some(dir) = dir else {
             return DeviceStore::Unavailable {
                 path: PathBuf::new(),
@@ -105,12 +114,15 @@ impl DeviceStore {
                 reason: e.to_string(),
             };
         }
-        // TODO(security): the key comes from the OS key store once enrolment exists;
-        // until then the database is opened without one, like the CLI's default.
-        match Store::open(&path, None) {
+        let key = match database_key(keys, &path) {
+            Ok(key) => key,
+            Err(reason) => return DeviceStore::Unavailable { path, reason },
+        };
+        match Store::open(&path, Some(&key)) {
             Ok(store) => DeviceStore::Open {
                 store: Box::new(Mutex::new(store)),
                 path,
+                key,
             },
             Err(e) => DeviceStore::Unavailable {
                 path,
@@ -119,10 +131,10 @@ impl DeviceStore {
         }
     }
 
-    /// The database file, when it is open.
-    pub fn path(&self) -> Option<&Path> {
+    /// The database file and its key, when it is open.
+    pub fn path_and_key(&self) -> Option<(&Path, &str)> {
         match self {
-            DeviceStore::Open { path, .. } => Some(path),
+            DeviceStore::Open { path, key, .. } => Some((path, key)),
             DeviceStore::Unavailable { .. } => None,
         }
     }
@@ -159,7 +171,7 @@ mod tests {
 
     #[test]
     fn an_unavailable_store_explains_itself() {
-        let store = DeviceStore::open(None);
+        let store = DeviceStore::open(None, &crate::keystore::memory::MemoryKeyStore::default());
         let err = store.lock().expect_err("no store without a folder");
         assert_eq!(err.kind(), crate::error::ErrorKind::StoreUnavailable);
     }

@@ -138,6 +138,7 @@ pub fn initial_state(store: &Store) -> SyncState {
 pub fn spawn(
     handle: Arc<SyncHandle>,
     db_path: PathBuf,
+    key: String,
     interval: Duration,
 ) -> std::io::Result<JoinHandle<()>> {
     let (tx, rx) = mpsc::channel();
@@ -146,12 +147,17 @@ pub fn spawn(
     }
     std::thread::Builder::new()
         .name("voordeur-sync".into())
-        .spawn(move || run(&handle, &db_path, interval, &rx))
+        .spawn(move || run(&handle, &db_path, &key, interval, &rx))
 }
 
-fn run(handle: &SyncHandle, db_path: &std::path::Path, interval: Duration, rx: &Receiver<Wake>) {
-    // TODO(security): the key from the OS key store, as for the commands' store.
-    let mut store = match Store::open(db_path, None) {
+fn run(
+    handle: &SyncHandle,
+    db_path: &std::path::Path,
+    key: &str,
+    interval: Duration,
+    rx: &Receiver<Wake>,
+) {
+    let mut store = match Store::open(db_path, Some(key)) {
         Ok(store) => store,
         Err(e) => {
             handle.publish(|s| {

@@ -26,7 +26,8 @@ struct Device {
 fn device() -> Device {
     let dir = tempfile::tempdir().expect("tempdir");
     let events = Arc::new(RecordedEvents::default());
-    let state = AppState::new(DeviceStore::open(Some(dir.path())), events.clone());
+    let keys = crate::keystore::memory::MemoryKeyStore::default();
+    let state = AppState::new(DeviceStore::open(Some(dir.path()), &keys), events.clone());
     Device {
         _dir: dir,
         state,
@@ -553,6 +554,31 @@ fn background_sync_reaches_up_to_date_goes_offline_and_recovers() {
         s.state == SyncStateKind::UpToDate
     });
     assert_eq!(back.waiting, 0);
+
+    // An admin revokes the tablet: the next sync erases everything on it, and the app
+    // is back at the first-run screen.
+    let device = d.state.store.lock().expect("store").device_id().to_string();
+    voordeur_server::Database::open(&server_db.display().to_string())
+        .expect("server database")
+        .tx(|t| voordeur_server::auth::revoke_device(t, &device, 1))
+        .expect("revoke");
+    d.state.sync_now().expect("sync now");
+    let revoked = wait_for(&d, "revoked", |s| s.state == SyncStateKind::Error);
+    assert_eq!(
+        revoked.error.as_ref().map(|e| e.code.as_str()),
+        Some("device_revoked")
+    );
+    assert!(d.state.list_households("").expect("households").is_empty());
+    assert!(!d.state.app_status().expect("status").enrolled);
+    assert_eq!(
+        d.state
+            .store
+            .lock()
+            .expect("store")
+            .outbox_len()
+            .expect("outbox"),
+        0
+    );
 
     d.state.stop_sync();
     worker.join().expect("the sync thread ends");

@@ -161,3 +161,71 @@ fn three_devices_merge_conflict_resolve_and_converge() {
         assert_eq!(d.json(&["status"])["waiting"], 0);
     }
 }
+
+/// A lost tablet: the admin revokes it with `voordeur-server device revoke` while the
+/// server runs; the tablet's next sync fails with exit code 4 and erases everything on
+/// it — records, outbox, enrolment — down to the bytes of the file. A device whose
+/// token is merely unknown keeps its data (see the CLI tests).
+#[test]
+fn a_revoked_device_erases_its_data_at_its_next_sync() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = start_server(root.path());
+    let anna = enrol(&server, root.path(), "anna");
+    anna.sync();
+    let households = anna.json(&["household", "list"]);
+    let address = households[0]["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    let h = households[0]["id"].as_str().expect("id").to_string();
+    anna.ok(&["household", "delete", &h]);
+    let db = anna.dir.join("voordeur.db");
+    let file_has = |needle: &str| {
+        let mut bytes = std::fs::read(&db).unwrap_or_default();
+        bytes.extend(std::fs::read(anna.dir.join("voordeur.db-wal")).unwrap_or_default());
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    assert!(file_has(&address));
+    let listed = std::process::Command::new(voordeur_tests::procs::bin("voordeur-server"))
+        .arg("--db")
+        .arg(&server.db)
+        .args(["device", "list"])
+        .env_remove("VOORDEUR_DB")
+        .output()
+        .expect("device list");
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    let id = listed
+        .lines()
+        .find(|l| l.contains("anna"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("anna's device in the list")
+        .to_string();
+    let revoked = std::process::Command::new(voordeur_tests::procs::bin("voordeur-server"))
+        .arg("--db")
+        .arg(&server.db)
+        .args(["device", "revoke", &id])
+        .env_remove("VOORDEUR_DB")
+        .output()
+        .expect("device revoke");
+    assert!(revoked.status.success(), "{revoked:?}");
+
+    let out = anna.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("revoked") && err.contains("erased"), "{err}");
+    assert_eq!(anna.json(&["household", "list"]), serde_json::json!([]));
+    let status = anna.json(&["status"]);
+    assert_eq!(status["waiting"], 0);
+    assert!(
+        status["server_url"].is_null(),
+        "not enrolled any more: {status}"
+    );
+    assert!(!file_has(&address), "the address is still in the file");
+    // The device can be enrolled again and gets its team's data back.
+    anna.enrol_with(&server, "anna", &server.new_code("anna"));
+    anna.sync();
+    assert_eq!(
+        anna.json(&["household", "list"]).as_array().map(Vec::len),
+        Some(30)
+    );
+}

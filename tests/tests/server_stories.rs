@@ -196,16 +196,17 @@ fn enrolment(backend: Backend) {
     s.push_reply("not-a-token", &[])
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 
-    // A lost tablet is revoked: its next sync fails with 401 and changes nothing.
+    // A lost tablet is revoked: its next sync fails with 401 `device_revoked` (the
+    // tablet wipes itself on that code) and changes nothing.
     let tablet = s.enrol("anna");
     let (_, changes) = new_household(&tablet, "Lindenlaan 1");
     s.push_ok(&tablet, &changes[..1]);
     s.revoke(&tablet);
     let before = s.snapshot();
     s.push_reply(&tablet.token, &changes[1..])
-        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        .assert_error(StatusCode::UNAUTHORIZED, "device_revoked");
     s.pull_reply(&tablet.token, 0, None)
-        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        .assert_error(StatusCode::UNAUTHORIZED, "device_revoked");
     assert_eq!(s.snapshot(), before, "a revoked device changes nothing");
     // Anna's first tablet is not affected.
     assert_eq!(

@@ -239,7 +239,7 @@ impl CliError {
             CliError::Sync(e) => match e {
                 SyncError::NotEnrolled | SyncError::InvalidUrl(_) => 2,
                 SyncError::Offline(_) => 3,
-                SyncError::Unauthorized | SyncError::EnrolmentRefused(_) => 4,
+                SyncError::Unauthorized | SyncError::Revoked | SyncError::EnrolmentRefused(_) => 4,
                 _ => 1,
             },
         }

@@ -170,6 +170,21 @@ impl Clock {
         self.device
     }
 
+    /// The same time source and the same last timestamp, under another device id (a
+    /// wiped device starts over as a new device; its later stamps still order after
+    /// everything it stamped before).
+    pub fn renamed(self, device: DeviceId) -> Clock {
+        let last = self
+            .last
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Clock {
+            device,
+            time: self.time,
+            last: Mutex::new(Hlc { device, ..last }),
+        }
+    }
+
     /// Physical time of the underlying source, in milliseconds.
     pub fn physical_ms(&self) -> u64 {
         self.time.now_ms()

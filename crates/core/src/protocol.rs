@@ -87,6 +87,10 @@ pub struct PullResponse {
     pub more: bool,
 }
 
+/// The `error` code of the 401 a revoked device gets. A device that receives it wipes
+/// its local data; any other 401 (an unknown token) leaves the data alone.
+pub const REVOKED_CODE: &str = "device_revoked";
+
 /// Every error answer: a stable code and a short message for people.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {

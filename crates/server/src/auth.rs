@@ -226,7 +226,7 @@ pub fn authenticate(t: &mut dyn Sql, token: &str) -> Result<Caller, ServerError>
         return Err(ServerError::Unauthorized("unknown device token"));
     };
     if row[6] != Val::Null {
-        return Err(ServerError::Unauthorized("this device has been revoked"));
+        return Err(ServerError::Revoked);
     }
     Ok(Caller {
         user: user_from_row(&row[..5])?,

@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use voordeur_core::protocol::ErrorBody;
+use voordeur_core::protocol::{ErrorBody, REVOKED_CODE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -13,6 +13,9 @@ pub enum ServerError {
     Db(String),
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The device's token was revoked by an admin: the device wipes its data.
+    #[error("this device has been revoked")]
+    Revoked,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -29,7 +32,7 @@ impl ServerError {
     pub fn status(&self) -> StatusCode {
         match self {
             ServerError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ServerError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServerError::Unauthorized(_) | ServerError::Revoked => StatusCode::UNAUTHORIZED,
             ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -42,6 +45,7 @@ impl ServerError {
         match self {
             ServerError::Db(_) => "internal",
             ServerError::Unauthorized(_) => "unauthorized",
+            ServerError::Revoked => REVOKED_CODE,
             ServerError::Forbidden(_) => "forbidden",
             ServerError::BadRequest(_) => "bad_request",
             ServerError::NotFound(_) => "not_found",

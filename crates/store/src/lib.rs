@@ -11,11 +11,13 @@ mod apply;
 mod error;
 mod export;
 mod ops;
+mod protect;
 mod queries;
 mod sync;
 
 pub use error::StoreError;
 pub use ops::{NewFollowUp, NewHousehold, NewResident, NewSignal};
+pub use protect::{encrypt_in_place, file_state, is_database_key, new_database_key, FileState};
 pub use queries::{HouseholdDetail, TemplateSummary};
 pub use sync::{meta_keys, Acknowledged, Enrolment, RejectedChange, SyncStatus};
 

@@ -12,6 +12,12 @@ pub enum SyncError {
     /// 401 on a sync request: the device was revoked or its token is unknown.
     #[error("this device is no longer enrolled")]
     Unauthorized,
+    /// 401 `device_revoked`: an admin revoked this device. Its local data has been
+    /// wiped by [`crate::sync`]; it must be enrolled again.
+    #[error(
+        "this device was revoked by an administrator; its data on this device has been erased"
+    )]
+    Revoked,
     /// 401 on enrolment: the code is wrong, used or expired.
     #[error("enrolment refused: {0}")]
     EnrolmentRefused(String),
@@ -38,6 +44,7 @@ impl SyncError {
         match self {
             SyncError::Offline(_) => "offline",
             SyncError::Unauthorized => "unauthorized",
+            SyncError::Revoked => "device_revoked",
             SyncError::EnrolmentRefused(_) => "enrolment_refused",
             SyncError::UpdateRequired => "update_required",
             SyncError::Server { .. } => "server",

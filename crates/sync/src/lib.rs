@@ -90,8 +90,15 @@ pub fn sync(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
-    push(store, transport, progress, &mut report)?;
-    pull(store, transport, progress, &mut report)?;
+    let exchanged = push(store, transport, progress, &mut report)
+        .and_then(|()| pull(store, transport, progress, &mut report));
+    if let Err(SyncError::Revoked) = exchanged {
+        // A lost or stolen tablet: nothing of the residents may stay on it.
+        tracing::warn!("this device was revoked; wiping its data");
+        store.wipe()?;
+        return Err(SyncError::Revoked);
+    }
+    exchanged?;
     store.mark_synced()?;
     report.conflicts_open = usize::try_from(store.sync_status()?.open_conflicts).unwrap_or(0);
     tracing::info!(

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::Duration;
 use voordeur_core::protocol::{
     EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushRequest, PushResponse, UserInfo,
-    PROTOCOL_HEADER, PROTOCOL_VERSION,
+    PROTOCOL_HEADER, PROTOCOL_VERSION, REVOKED_CODE,
 };
 
 /// Push and pull, one batch per call.
@@ -143,6 +143,7 @@ impl Transport for HttpTransport {
 /// Why a request failed, before the caller decides what a 401 means.
 enum Failure {
     Unauthorized(String),
+    Revoked,
     Other(SyncError),
 }
 
@@ -150,6 +151,7 @@ impl From<Failure> for SyncError {
     fn from(f: Failure) -> SyncError {
         match f {
             Failure::Unauthorized(_) => SyncError::Unauthorized,
+            Failure::Revoked => SyncError::Revoked,
             Failure::Other(e) => e,
         }
     }
@@ -168,9 +170,12 @@ fn send(req: RequestBuilder) -> Result<Response, Failure> {
         return Ok(resp);
     }
     let text = resp.text().unwrap_or_default();
-    let message = match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => body.message,
-        Err(_) => text.chars().take(MAX_MESSAGE).collect::<String>(),
+    let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => (body.error, body.message),
+        Err(_) => (
+            String::new(),
+            text.chars().take(MAX_MESSAGE).collect::<String>(),
+        ),
     };
     let message = if message.trim().is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()
@@ -179,6 +184,7 @@ fn send(req: RequestBuilder) -> Result<Response, Failure> {
     };
     tracing::debug!(%status, %message, "server refused a request");
     Err(match status {
+        StatusCode::UNAUTHORIZED if code == REVOKED_CODE => Failure::Revoked,
         StatusCode::UNAUTHORIZED => Failure::Unauthorized(message),
         StatusCode::UPGRADE_REQUIRED => Failure::Other(SyncError::UpdateRequired),
         _ => Failure::Other(SyncError::Server {

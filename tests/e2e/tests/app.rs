@@ -422,4 +422,26 @@ async fn offline_visit_reaches_the_server_and_a_second_device() {
         .filter_map(|n| n["text"].as_str())
         .collect();
     assert_eq!(notes, vec![note], "{shown}");
+
+    // At rest on the tablet: the database is encrypted with the key the app keeps in
+    // the OS key store; no file in the device folder shows the visit's words.
+    let tablet_db = tablet.join("voordeur.db");
+    assert_eq!(
+        voordeur_store::file_state(&tablet_db).expect("database file"),
+        voordeur_store::FileState::Encrypted
+    );
+    assert!(matches!(
+        voordeur_store::Store::open(&tablet_db, None),
+        Err(voordeur_store::StoreError::Locked)
+    ));
+    for entry in std::fs::read_dir(&tablet).expect("device folder").flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        for words in [summary, note] {
+            assert!(
+                !bytes.windows(words.len()).any(|w| w == words.as_bytes()),
+                "{} holds readable visit text",
+                entry.path().display()
+            );
+        }
+    }
 }

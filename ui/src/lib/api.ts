@@ -43,6 +43,7 @@ export const ERROR_KINDS = [
   'invalid_url',
   'update_required',
   'unauthorized',
+  'revoked',
   'not_enrolled',
   'server',
   'protocol',

@@ -36,7 +36,7 @@ export const nl = {
   'sync.unknown': 'Status onbekend',
   'sync.reason.offline': 'Geen verbinding met de server.',
   'sync.reason.unauthorized': 'Dit apparaat is niet (meer) toegelaten. Vraag de beheerder om hulp.',
-  'sync.reason.device_revoked': 'Dit apparaat is ingetrokken door de beheerder.',
+  'sync.reason.device_revoked': 'Dit apparaat is ingetrokken door de beheerder; de gegevens erop zijn gewist.',
   'sync.reason.update_required': 'Deze versie van de app is te oud. Werk de app bij.',
   'sync.reason.server': 'De server gaf een fout. Het wordt later opnieuw geprobeerd.',
   'sync.reason.timeout': 'De server reageerde niet op tijd.',
@@ -54,6 +54,8 @@ export const nl = {
   'enrol.busy': 'Bezig met aanmelden…',
   'enrol.required': 'Vul dit veld in.',
   'enrol.welcome': 'Welkom, {name}.',
+  'enrol.revoked':
+    'De beheerder heeft dit apparaat ingetrokken. Alle gegevens op dit apparaat zijn gewist. Meld het opnieuw aan met een nieuwe code.',
 
   'search.label': 'Zoeken',
   'search.placeholder': 'Adres, postcode of naam',
@@ -209,6 +211,7 @@ export const nl = {
   'error.invalid_answer': 'Dit antwoord past niet bij de vraag.',
   'error.visit_completed': 'Dit huisbezoek is afgerond en kan niet meer worden gewijzigd.',
   'error.unauthorized': 'Dit apparaat is niet (meer) toegelaten. Vraag de beheerder om hulp.',
+  'error.revoked': 'De beheerder heeft dit apparaat ingetrokken; de gegevens erop zijn gewist.',
   'error.server': 'De server gaf een foutmelding. Probeer het later opnieuw.',
   'error.protocol': 'De server gaf een onverwacht antwoord. Probeer het later opnieuw.',
   'error.unknown': 'Er is een fout opgetreden.',
@@ -251,7 +254,7 @@ export const en: Messages = {
   'sync.unknown': 'Status unknown',
   'sync.reason.offline': 'No connection to the server.',
   'sync.reason.unauthorized': 'This device is not (or no longer) allowed. Ask the administrator for help.',
-  'sync.reason.device_revoked': 'This device has been revoked by the administrator.',
+  'sync.reason.device_revoked': 'This device has been revoked by the administrator; its data has been erased.',
   'sync.reason.update_required': 'This version of the app is too old. Please update the app.',
   'sync.reason.server': 'The server returned an error. It will be tried again later.',
   'sync.reason.timeout': 'The server did not respond in time.',
@@ -269,6 +272,8 @@ export const en: Messages = {
   'enrol.busy': 'Enrolling…',
   'enrol.required': 'Please fill in this field.',
   'enrol.welcome': 'Welcome, {name}.',
+  'enrol.revoked':
+    'The administrator revoked this device. All data on this device has been erased. Enrol it again with a new code.',
 
   'search.label': 'Search',
   'search.placeholder': 'Address, postcode or name',
@@ -425,6 +430,7 @@ export const en: Messages = {
   'error.invalid_answer': 'This answer does not fit the question.',
   'error.visit_completed': 'This visit is completed and can no longer be changed.',
   'error.unauthorized': 'This device is not (or no longer) allowed. Ask the administrator for help.',
+  'error.revoked': 'The administrator revoked this device; its data has been erased.',
   'error.server': 'The server reported an error. Please try again later.',
   'error.protocol': 'The server gave an unexpected answer. Please try again later.',
   'error.unknown': 'An error occurred.',
