@@ -295,7 +295,34 @@ async fn app_with_5000_households() {
                     .for_element(fantoccini::Locator::Css(LIST_READY))
                     .await
                     .expect("back to the list");
+                // The list draws its first cards first: wait for all of them, so that
+                // every open tears down the whole list.
+                app.wait_js(
+                    "the whole list back",
+                    Duration::from_secs(20),
+                    "return document.querySelectorAll(arguments[0]).length >= 500;",
+                    vec![json!(LIST_READY)],
+                )
+                .await;
             }
+        }
+        if run == 0 {
+            // The visit at the portrait size too, and refused with required items open.
+            app.resize(800, 1280).await;
+            app.js(
+                "location.hash = '#/visit/' + arguments[0];",
+                vec![json!(visit)],
+            )
+            .await;
+            app.wait_text("Onderdeel 1 van").await;
+            app.screenshot("visit-800x1280").await;
+            app.click(&app.button("Huisbezoek afronden").await).await;
+            app.wait_text_matching("Nog \\d+ verplichte vragen open", Duration::from_secs(20))
+                .await;
+            app.screenshot("visit-refused-800x1280").await;
+            app.resize(1280, 800).await;
+            app.js("window.scrollTo(0, 0);", vec![]).await;
+            app.screenshot("visit-refused-1280x800").await;
         }
         app.close().await;
     }
