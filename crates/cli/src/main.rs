@@ -27,6 +27,10 @@ struct Cli {
         default_value = ".voordeur"
     )]
     data: PathBuf,
+    /// The key of an encrypted device database (SQLCipher raw key `x'…'`, as the app
+    /// keeps in the OS key store). Without it the folder is opened unencrypted.
+    #[arg(long, global = true, env = "VOORDEUR_DB_KEY", hide_env_values = true)]
+    key: Option<String>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -342,7 +346,7 @@ fn show_progress(p: Progress) {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let out = Out { json: cli.json };
-    let mut store = Store::open_dir(&cli.data, None)?;
+    let mut store = Store::open_dir(&cli.data, cli.key.as_deref())?;
     match cli.command {
         Command::Household(HouseholdCmd::Add {
             address,

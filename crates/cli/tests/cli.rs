@@ -351,3 +351,37 @@ fn a_completed_visit_can_no_longer_be_changed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("completed"));
     assert_eq!(device.export(), before);
 }
+
+/// A folder encrypted by the app opens only with its key (`--key`, as support would
+/// pass it); without it, or with another, the CLI says so and changes nothing.
+#[test]
+fn an_encrypted_folder_needs_its_key() {
+    let device = Device::new();
+    let key = voordeur_store::new_database_key().expect("key");
+    let address = "Zonnebloemstraat 12";
+    device.ok(&[
+        "--key",
+        &key,
+        "household",
+        "add",
+        "--address",
+        address,
+        "--postcode",
+        "9711 AA",
+    ]);
+    let db = device.dir.path().join("voordeur.db");
+    assert_eq!(
+        voordeur_store::file_state(&db).expect("state"),
+        voordeur_store::FileState::Encrypted
+    );
+    let out = device.run(&["household", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong key"));
+    let other = voordeur_store::new_database_key().expect("key");
+    assert!(!device
+        .run(&["--key", &other, "household", "list"])
+        .status
+        .success());
+    let listed = device.json(&["--key", &key, "household", "list"]);
+    assert_eq!(listed[0]["address"], address);
+}

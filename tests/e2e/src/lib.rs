@@ -555,8 +555,17 @@ impl App {
         field.send_keys(text).await.expect("type");
     }
 
-    /// Click an element.
+    /// Click an element, scrolled to the middle of the screen first (as a person
+    /// scrolls to what they tap), so the sticky header does not cover it.
     pub async fn click(&self, e: &Element) {
+        let arg = serde_json::to_value(e).expect("element reference");
+        self.client()
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});",
+                vec![arg],
+            )
+            .await
+            .expect("scroll into view");
         e.click().await.expect("click");
     }
 

@@ -117,8 +117,34 @@ fn in_item(item: &str, below: &str) -> String {
     format!("//*[@data-item='{item}']{below}")
 }
 
+/// The checklist shows one section at a time: open the section of `item` (its id's
+/// first part) with a tap on the section navigator, unless it is on screen already.
+async fn open_section_of(app: &App, item: &str) {
+    let section = item.split('.').next().unwrap_or(item);
+    let shown = app
+        .js(
+            "return document.querySelector(`[data-section-panel='${arguments[0]}']`) !== null;",
+            vec![json!(section)],
+        )
+        .await;
+    if shown != json!(true) {
+        let b = app
+            .element(&format!("//button[@data-section='{section}']"))
+            .await;
+        app.click(&b).await;
+        app.wait_js(
+            &format!("section {section} shown"),
+            STEP,
+            "return document.querySelector(`[data-section-panel='${arguments[0]}']`) !== null;",
+            vec![json!(section)],
+        )
+        .await;
+    }
+}
+
 /// A tap on the button named `name` inside checklist item `item` (Ja/Nee, a scale step).
 async fn tap(app: &App, item: &str, name: &str) {
+    open_section_of(app, item).await;
     let b = app
         .element(&in_item(
             item,
@@ -139,6 +165,7 @@ async fn tap(app: &App, item: &str, name: &str) {
 /// Choose the option with value `value` of a single or multiple choice item (a tap on
 /// its label, as a person does).
 async fn choose(app: &App, item: &str, value: &str) {
+    open_section_of(app, item).await;
     let label = app
         .element(&in_item(
             item,
@@ -157,10 +184,11 @@ async fn choose(app: &App, item: &str, value: &str) {
 
 /// Type into the text or number field of checklist item `item`.
 async fn write(app: &App, item: &str, text: &str) {
+    open_section_of(app, item).await;
     let field = app
         .element(&in_item(item, "//*[self::input or self::textarea]"))
         .await;
-    field.click().await.expect("focus field");
+    app.click(&field).await;
     field.send_keys(text).await.expect("type");
 }
 
@@ -255,11 +283,21 @@ async fn offline_visit_reaches_the_server_and_a_second_device() {
         .to_string();
     app.wait_text(&address).await;
 
-    // Completing with nothing answered: refused, every open required item marked inline.
+    // Completing with nothing answered: refused, the first section with open required
+    // items shown with each of them marked inline, and every section's open count on
+    // the section navigator.
     app.click(&app.button("Huisbezoek afronden").await).await;
     let refused = app
         .wait_text_matching("Nog \\d+ verplichte vragen open", STEP)
         .await;
+    let per_section = app
+        .js(
+            "return Array.from(document.querySelectorAll('[data-section][data-missing]'))\
+               .map(b => [b.dataset.section, Number(b.dataset.missing)]);",
+            vec![],
+        )
+        .await;
+    let per_section: Vec<(String, u32)> = serde_json::from_value(per_section).expect("sections");
     let marked = app
         .js(
             "return Array.from(document.querySelectorAll('[data-item]'))\
@@ -280,7 +318,16 @@ async fn offline_visit_reaches_the_server_and_a_second_device() {
         "afsluiting.toestemming",
         "afsluiting.samenvatting",
     ];
-    assert_eq!(marked, required_now, "marked inline: {refused}");
+    assert_eq!(marked, required_now[..2], "marked inline: {refused}");
+    let mut expected_sections: Vec<(String, u32)> = Vec::new();
+    for item in required_now {
+        let section = item.split('.').next().unwrap_or(item).to_string();
+        match expected_sections.last_mut() {
+            Some((s, n)) if *s == section => *n += 1,
+            _ => expected_sections.push((section, 1)),
+        }
+    }
+    assert_eq!(per_section, expected_sections, "open items per section");
     assert!(
         refused.contains(&required_now.len().to_string()),
         "{refused}"

@@ -28,6 +28,7 @@ impl Device {
             .arg(self.dir.path())
             .args(args)
             .env_remove("VOORDEUR_DATA")
+            .env_remove("VOORDEUR_DB_KEY")
             .output()
             .expect("run voordeur")
     }
