@@ -186,28 +186,14 @@ fn a_revoked_device_erases_its_data_at_its_next_sync() {
         bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
     };
     assert!(file_has(&address));
-    let listed = std::process::Command::new(voordeur_tests::procs::bin("voordeur-server"))
-        .arg("--db")
-        .arg(&server.db)
-        .args(["device", "list"])
-        .env_remove("VOORDEUR_DB")
-        .output()
-        .expect("device list");
-    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    let listed = admin(&server, &["device", "list"]);
     let id = listed
         .lines()
         .find(|l| l.contains("anna"))
         .and_then(|l| l.split_whitespace().next())
         .expect("anna's device in the list")
         .to_string();
-    let revoked = std::process::Command::new(voordeur_tests::procs::bin("voordeur-server"))
-        .arg("--db")
-        .arg(&server.db)
-        .args(["device", "revoke", &id])
-        .env_remove("VOORDEUR_DB")
-        .output()
-        .expect("device revoke");
-    assert!(revoked.status.success(), "{revoked:?}");
+    admin(&server, &["device", "revoke", &id]);
 
     let out = anna.run(&["sync"]);
     assert_eq!(out.status.code(), Some(4), "{out:?}");
@@ -228,4 +214,91 @@ fn a_revoked_device_erases_its_data_at_its_next_sync() {
         anna.json(&["household", "list"]).as_array().map(Vec::len),
         Some(30)
     );
+}
+
+/// `voordeur-server --db DB ARGS…`, an admin command while the server runs; it must
+/// succeed. Returns stdout.
+fn admin(server: &Server, args: &[&str]) -> String {
+    let out = std::process::Command::new(voordeur_tests::procs::bin("voordeur-server"))
+        .arg("--db")
+        .arg(&server.db)
+        .args(args)
+        .env_remove("VOORDEUR_DB")
+        .output()
+        .expect("run voordeur-server");
+    assert!(out.status.success(), "voordeur-server {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["id"].as_str().map(String::from))
+        .collect()
+}
+
+/// Scope changes: an admin moves a household from team noord to team zuid. Anna's
+/// device (noord) erases it and all under it at its next sync; Emre's device (zuid),
+/// long past the sequence numbers of its history, receives all of it; an edit Anna
+/// made before she learnt of the move is refused and kept, not lost.
+#[test]
+fn a_household_moved_to_another_team_leaves_one_and_reaches_the_other_whole() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = start_server(root.path());
+    let anna = enrol(&server, root.path(), "anna");
+    let emre = enrol(&server, root.path(), "emre");
+    anna.sync();
+    emre.sync();
+    let noord = anna.json(&["household", "list"]);
+    let h = ids(&noord)[0].clone();
+    let address = noord[0]["address"].as_str().expect("address").to_string();
+    let t = anna.json(&["template", "list"])[0]["id"]
+        .as_str()
+        .expect("template")
+        .to_string();
+    let visit = anna.id(&["visit", "start", "--household", &h, "--template", &t]);
+    anna.ok(&["visit", "answer", &visit, "geld.post_ongeopend", "ja"]);
+    anna.id(&["visit", "note", &visit, "Buurvrouw helpt met de post."]);
+    anna.sync();
+    emre.sync();
+    assert!(!ids(&emre.json(&["household", "list"])).contains(&h));
+
+    let said = admin(&server, &["household", "move", &h, "--team", "zuid"]);
+    assert!(said.contains("moved household"), "{said}");
+    // Anna answers once more before she syncs: the server refuses it now.
+    anna.ok(&["visit", "answer", &visit, "geld.achterstanden", "nee"]);
+    let report = anna.sync();
+    assert_eq!(
+        report["rejected"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    let left = ids(&anna.json(&["household", "list"]));
+    assert_eq!(left.len(), 29);
+    assert!(!left.contains(&h));
+    assert!(!anna.run(&["visit", "show", &visit]).status.success());
+    let export = anna.ok(&["export"]);
+    assert!(
+        !export.contains(&address) && !export.contains(&visit),
+        "noord keeps a trace"
+    );
+    assert_eq!(anna.json(&["status"])["rejected"], 1);
+
+    emre.sync();
+    let zuid = ids(&emre.json(&["household", "list"]));
+    assert_eq!(zuid.len(), 31);
+    assert!(zuid.contains(&h));
+    let shown = emre.json(&["visit", "show", &visit]);
+    assert_eq!(shown["answers"][0]["item"], "geld.post_ongeopend");
+    assert_eq!(shown["answers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(shown["notes"][0]["text"], "Buurvrouw helpt met de post.");
+    // Emre's team works on it from now on; a fresh zuid device gets the same.
+    emre.ok(&["visit", "answer", &visit, "geld.achterstanden", "ja"]);
+    emre.sync();
+    let bilal_dir = root.path().join("emre-2");
+    let second = Device::new(bilal_dir);
+    second.enrol_with(&server, "emre", &server.new_code("emre"));
+    second.sync();
+    assert_eq!(second.ok(&["export"]), emre.ok(&["export"]));
 }

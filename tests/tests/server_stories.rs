@@ -57,6 +57,7 @@ stories!(
     one_code_enrols_one_device_under_concurrency,
     one_template_version_under_concurrency,
     a_nul_character_is_bad_input_not_a_server_error,
+    a_household_moves_to_another_team,
 );
 
 /// Real concurrency needs a database several server processes share: PostgreSQL only.
@@ -1205,4 +1206,135 @@ fn cut_connections_cost_no_request(backend: Backend) {
     }
     let reply = s.pull_reply(&town.bilal.token, 0, None);
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+}
+
+// ---------------------------------------------------------------- scope changes
+
+/// An admin moves a household with a visit, a note and a conflict from noord to zuid.
+/// Emre's cursor is already past all of it: he still receives the whole current state
+/// of every record under the household; noord's devices receive the household's new
+/// team (their cue to erase it); from then on noord may not push to it and zuid may.
+fn a_household_moves_to_another_team(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let (anna, bilal, emre) = (&town.anna, &town.bilal, &town.emre);
+    let (note, _) = household_with_note(s, anna, "regel een");
+    let visit_of_note = town.replica(bilal);
+    let v = visit_of_note
+        .value(Note, note, "visit_id")
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.parse::<Uuid>().ok())
+        .expect("the note's visit");
+    let h = visit_of_note
+        .value(Visit, v, "household_id")
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.parse::<Uuid>().ok())
+        .expect("the visit's household");
+    // A conflict about the visit: the same answer, differently, unseen by each other.
+    s.push_ok(
+        anna,
+        &[anna.change(Visit, v, "answer.wonen.staat_woning", json!(2), None)],
+    );
+    s.push_ok(
+        bilal,
+        &[bilal.change(Visit, v, "answer.wonen.staat_woning", json!(4), None)],
+    );
+    let (_, emre_cursor) = s.pull_all(emre, 0);
+    let (_, anna_cursor) = s.pull_all(anna, 0);
+    // Carmen, the team lead, has every value as the server holds it.
+    let before = town.replica(&town.carmen);
+    assert_eq!(before.open_conflicts().len(), 1);
+
+    let zuid = s.team_id("zuid").to_string();
+    let moved = s
+        .state
+        .db
+        .tx(|t| voordeur_server::engine::move_household(t, &s.state.clock, h, &zuid))
+        .expect("move");
+    assert_eq!(
+        moved.records, 4,
+        "household, visit, note, conflict: {moved:?}"
+    );
+
+    // Emre, from his old cursor, receives every current field of every record.
+    let (got, _) = s.pull_all(emre, emre_cursor);
+    let mut zuid_view = Replica::new();
+    zuid_view.apply(&got);
+    for ((entity, record, field), c) in before_fields(&before, h, v, note) {
+        assert_eq!(
+            zuid_view.value(entity, record, &field),
+            Some(&c),
+            "{entity} {record} {field} reached zuid"
+        );
+    }
+    assert_eq!(
+        zuid_view.open_conflicts().len(),
+        1,
+        "the open conflict moved along"
+    );
+    assert_eq!(zuid_view.value(Household, h, "team_id"), Some(&json!(zuid)));
+    // Anna, from hers, receives the household's new team.
+    let (told, _) = s.pull_all(anna, anna_cursor);
+    assert!(told.iter().any(|c| c.entity == Household
+        && c.record == h
+        && c.field == "team_id"
+        && c.value == json!(zuid)));
+    assert!(
+        told.iter().all(|c| c.record == h),
+        "nothing else of the household"
+    );
+
+    // Noord may no longer write to it; zuid may.
+    let refused = s.push_reply(
+        &anna.token,
+        &[anna.change(Visit, v, "answer.geld.achterstanden", json!(true), None)],
+    );
+    let refused: PushResponse = refused.parse();
+    assert_eq!(refused.rejected.len(), 1, "{refused:?}");
+    assert!(refused.rejected[0].reason.contains("outside your team"));
+    let ok = s.push_ok(
+        emre,
+        &[emre.change(Visit, v, "answer.geld.achterstanden", json!(true), None)],
+    );
+    assert!(ok.rejected.is_empty());
+    // Moving it to the team it is in changes nothing.
+    let again = s
+        .state
+        .db
+        .tx(|t| voordeur_server::engine::move_household(t, &s.state.clock, h, &zuid))
+        .expect("move again");
+    assert_eq!(again.records, 0);
+}
+
+/// The values of the household's, visit's and note's fields in a replica.
+fn before_fields(
+    r: &Replica,
+    h: Uuid,
+    v: Uuid,
+    n: Uuid,
+) -> Vec<((voordeur_core::EntityKind, Uuid, String), Value)> {
+    let mut out = Vec::new();
+    for (entity, record, fields) in [
+        (Household, h, &["address", "postcode", "city"][..]),
+        (
+            Visit,
+            v,
+            &[
+                "household_id",
+                "template_id",
+                "status",
+                "answer.wonen.staat_woning",
+            ][..],
+        ),
+        (Note, n, &["visit_id", "text"][..]),
+    ] {
+        for f in fields {
+            let value = r
+                .value(entity, record, f)
+                .cloned()
+                .unwrap_or_else(|| panic!("the replica has {entity} {f}"));
+            out.push(((entity, record, f.to_string()), value));
+        }
+    }
+    out
 }

@@ -912,3 +912,131 @@ pub fn server_write(
     }
     p.finish().map(|_| ())
 }
+
+/// What moving a household to another team did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// The household and every record under it (residents, visits, their answers'
+    /// visit records, notes, signals, follow-ups, reviews and conflicts about them).
+    pub records: usize,
+    /// Field values logged again for the new team, so its devices receive the whole
+    /// history and not only what changes after the move.
+    pub fields: usize,
+}
+
+/// Move a household, and everything under it, to another team (an admin's decision,
+/// e.g. after a move to another neighbourhood). Scope is enforced from then on:
+///
+/// * the records' team becomes the new one, so pushes from the old team are refused;
+/// * every current field of those records is logged again for the new team (same
+///   value, clock, device and author, a new change id): a device of the new team
+///   receives the whole history at its next pull, whatever its cursor;
+/// * the household's `team_id` change is logged for both teams: a device of the old
+///   team that receives it erases the household and everything under it.
+pub fn move_household(
+    t: &mut dyn Sql,
+    clock: &Clock,
+    household: Uuid,
+    team_id: &str,
+) -> Result<Moved, ServerError> {
+    let mut p = Push::new(t, clock)?;
+    let old = match p.record_team(EntityKind::Household, household)? {
+        Some(Some(old)) => old,
+        _ => return Err(ServerError::NotFound(format!("no household {household}"))),
+    };
+    if old == team_id {
+        return Ok(Moved::default());
+    }
+    let records = records_under(p.t, household)?;
+    let mut moved = Moved {
+        records: records.len(),
+        fields: 0,
+    };
+    for (entity, id) in &records {
+        p.t.execute(
+            "UPDATE records SET team_id = $1 WHERE entity = $2 AND record_id = $3",
+            &[
+                team_id.into(),
+                entity.as_str().into(),
+                id.to_string().into(),
+            ],
+        )?;
+        p.teams
+            .insert((*entity, *id), Some(Some(team_id.to_string())));
+        let fields: Vec<(String, FieldState)> = p
+            .record_fields(*entity, *id)?
+            .iter()
+            .map(|(f, s)| (f.clone(), s.clone()))
+            .collect();
+        for (field, state) in fields {
+            let again = Change {
+                id: ChangeId::new(),
+                entity: *entity,
+                record: *id,
+                field,
+                value: state.value,
+                hlc: state.hlc,
+                base: None,
+                device: state.device,
+                author: state.author,
+            };
+            p.log(&again, Some(team_id))?;
+            moved.fields += 1;
+        }
+    }
+    let change = p.server_change(
+        EntityKind::Household,
+        household,
+        "team_id",
+        json!(team_id),
+        Some(team_id),
+    )?;
+    // The same change, once more, for the team the household leaves.
+    let farewell = Change {
+        id: ChangeId::new(),
+        ..change
+    };
+    p.log(&farewell, Some(&old))?;
+    p.finish()?;
+    Ok(moved)
+}
+
+/// A household and every record under it, the household first.
+fn records_under(t: &mut dyn Sql, household: Uuid) -> Result<Vec<RecordKey>, ServerError> {
+    let as_value = |id: &Uuid| json!(id.to_string()).to_string();
+    let mut out: Vec<RecordKey> = vec![(EntityKind::Household, household)];
+    let parse = |r: &[Val]| -> Option<RecordKey> {
+        Some((r[0].text()?.parse().ok()?, r[1].text()?.parse().ok()?))
+    };
+    let direct = t.query(
+        "SELECT entity, record_id FROM fields WHERE field = 'household_id' AND value = $1
+         ORDER BY entity, record_id",
+        &[as_value(&household).into()],
+    )?;
+    out.extend(direct.iter().filter_map(|r| parse(r)));
+    let visits: Vec<String> = out
+        .iter()
+        .filter(|(e, _)| *e == EntityKind::Visit)
+        .map(|(_, id)| as_value(id))
+        .collect();
+    let list: Vec<&str> = visits.iter().map(String::as_str).collect();
+    let under_visits = t.query_in(
+        "SELECT entity, record_id FROM fields
+         WHERE entity IN ('note', 'review') AND field = 'visit_id' AND value IN_LIST",
+        &[],
+        &list,
+    )?;
+    out.extend(under_visits.iter().filter_map(|r| parse(r)));
+    let ids: Vec<String> = out.iter().map(|(_, id)| as_value(id)).collect();
+    let list: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let conflicts = t.query_in(
+        "SELECT entity, record_id FROM fields
+         WHERE entity = 'conflict' AND field = 'record_id' AND value IN_LIST",
+        &[],
+        &list,
+    )?;
+    out.extend(conflicts.iter().filter_map(|r| parse(r)));
+    let mut seen = HashSet::new();
+    out.retain(|k| seen.insert(*k));
+    Ok(out)
+}

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use voordeur_core::Role;
-use voordeur_server::{auth, demo, Database, ServerError};
+use voordeur_server::{auth, demo, engine, Database, ServerError};
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +57,20 @@ enum Command {
     },
     /// Publish a checklist template version (JSON) for every team.
     PublishTemplate { file: PathBuf },
+    /// Households.
+    #[command(subcommand)]
+    Household(HouseholdCmd),
+}
+
+#[derive(Subcommand)]
+enum HouseholdCmd {
+    /// Move a household and everything under it to another team: the new team's
+    /// devices receive its whole history, the old team's devices erase it.
+    Move {
+        id: String,
+        #[arg(long)]
+        team: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +162,24 @@ fn run(cli: Cli) -> Result<(), ServerError> {
             let clock = voordeur_server::server_clock(&db)?;
             let n = demo::import_households(&db, &clock, &team, &households)?;
             println!("imported {n} households into team {team}");
+        }
+        Command::Household(HouseholdCmd::Move { id, team }) => {
+            let household: uuid::Uuid = id
+                .parse()
+                .map_err(|_| ServerError::BadRequest(format!("{id:?} is not a household id")))?;
+            let clock = voordeur_server::server_clock(&db)?;
+            let moved = db.tx(|t| {
+                let team_id = auth::team_by_name(t, &team)?
+                    .ok_or_else(|| ServerError::NotFound(format!("no team named {team:?}")))?
+                    .to_string();
+                let moved = engine::move_household(t, &clock, household, &team_id)?;
+                auth::audit(t, now_ms(), "admin", "household.move", &id, "ok", "cli")?;
+                Ok(moved)
+            })?;
+            println!(
+                "moved household {id} to team {team}: {} records, {} fields sent to the new team",
+                moved.records, moved.fields
+            );
         }
         Command::PublishTemplate { file } => {
             let clock = voordeur_server::server_clock(&db)?;

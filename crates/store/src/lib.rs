@@ -13,6 +13,7 @@ mod export;
 mod ops;
 mod protect;
 mod queries;
+mod scope;
 mod sync;
 
 pub use error::StoreError;

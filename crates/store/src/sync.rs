@@ -214,13 +214,20 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut touched = Touched::default();
         let mut applied = 0;
+        let mut team_changed = std::collections::BTreeSet::new();
         for change in changes {
             self.clock.observe(&change.hlc);
             if apply_change(&tx, change, &mut touched)? {
                 applied += 1;
+                if change.entity == EntityKind::Household && change.field == "team_id" {
+                    team_changed.insert(change.record.to_string());
+                }
             }
         }
         crate::apply::refresh_search(&tx, &touched)?;
+        if let Some(team) = meta_get(&tx, k::TEAM_ID)? {
+            crate::scope::erase_households_out_of_scope(&tx, &team, &team_changed)?;
+        }
         meta_set(&tx, k::SYNC_CURSOR, &cursor.to_string())?;
         tx.commit()?;
         Ok(applied)
