@@ -67,6 +67,8 @@ export const nl = {
   'households.loading': 'Huishoudens laden…',
   'households.residents': 'Bewoners',
   'households.noResidents': 'Geen bewoners bekend',
+  'households.shown': '{shown} van de {count} getoond',
+  'households.more': 'Toon {more} meer',
 
   'household.loading': 'Huishouden laden…',
   'household.residents': 'Bewoners',
@@ -285,6 +287,8 @@ export const en: Messages = {
   'households.loading': 'Loading households…',
   'households.residents': 'Residents',
   'households.noResidents': 'No residents known',
+  'households.shown': '{shown} of {count} shown',
+  'households.more': 'Show {more} more',
 
   'household.loading': 'Loading household…',
   'household.residents': 'Residents',
