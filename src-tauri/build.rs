@@ -22,6 +22,9 @@ fn main() {
         "list_conflicts",
         "resolve_conflict",
         "sync_now",
+        "unlock",
+        "lock_now",
+        "still_here",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
         .expect("tauri-build failed; see the message above");

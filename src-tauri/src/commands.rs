@@ -35,6 +35,9 @@ pub const COMMANDS: &[&str] = &[
     "list_conflicts",
     "resolve_conflict",
     "sync_now",
+    "unlock",
+    "lock_now",
+    "still_here",
 ];
 
 type Result<T> = std::result::Result<T, AppError>;
@@ -49,10 +52,13 @@ pub async fn enrol<R: Runtime>(
     app: AppHandle<R>,
     server_url: String,
     code: String,
+    pin: String,
 ) -> Result<UserInfo> {
-    tauri::async_runtime::spawn_blocking(move || app.state::<AppState>().enrol(&server_url, &code))
-        .await
-        .map_err(|_| AppError::Internal("enrolment stopped unexpectedly"))?
+    tauri::async_runtime::spawn_blocking(move || {
+        app.state::<AppState>().enrol(&server_url, &code, &pin)
+    })
+    .await
+    .map_err(|_| AppError::Internal("enrolment stopped unexpectedly"))?
 }
 
 #[tauri::command(async)]
@@ -151,6 +157,25 @@ pub fn list_conflicts(state: State<'_, AppState>) -> Result<Vec<Conflict>> {
 #[tauri::command(async)]
 pub fn resolve_conflict(state: State<'_, AppState>, id: String, value: Value) -> Result<()> {
     state.resolve_conflict(&id, value)
+}
+
+/// Unlock the app with the worker's PIN (the hash check is slow on purpose).
+#[tauri::command]
+pub async fn unlock<R: Runtime>(app: AppHandle<R>, pin: String) -> Result<()> {
+    tauri::async_runtime::spawn_blocking(move || app.state::<AppState>().unlock(&pin))
+        .await
+        .map_err(|_| AppError::Internal("unlocking stopped unexpectedly"))?
+}
+
+#[tauri::command(async)]
+pub fn lock_now(state: State<'_, AppState>) -> Result<()> {
+    state.lock_now()
+}
+
+/// The worker touched or typed: the idle time starts again.
+#[tauri::command(async)]
+pub fn still_here(state: State<'_, AppState>) -> Result<()> {
+    state.still_here()
 }
 
 #[tauri::command(async)]

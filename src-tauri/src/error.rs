@@ -26,6 +26,18 @@ pub enum AppError {
     /// Enrolment or sync failed.
     #[error("{}", sync_message(.0))]
     Sync(#[from] SyncError),
+    /// The app is locked: unlock with the PIN first.
+    #[error("the app is locked")]
+    Locked,
+    /// The PIN does not fit (5 to 12 digits).
+    #[error("a PIN is 5 to 12 digits")]
+    InvalidPin,
+    /// The PIN is not this device's.
+    #[error("wrong PIN")]
+    WrongPin,
+    /// Too many wrong PINs: try again in `seconds`.
+    #[error("too many wrong PINs; try again in {seconds} seconds")]
+    TooManyTries { seconds: u64 },
     /// A bug: an earlier command panicked while it held the store.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -77,6 +89,14 @@ pub enum ErrorKind {
     Protocol,
     /// The device database failed.
     Store,
+    /// The app is locked; unlock with the PIN.
+    Locked,
+    /// A PIN is 5 to 12 digits.
+    InvalidPin,
+    /// The PIN is wrong.
+    WrongPin,
+    /// Too many wrong PINs; wait before the next try.
+    TooManyTries,
     /// A bug.
     Internal,
 }
@@ -123,6 +143,10 @@ impl AppError {
                 SyncError::NotEnrolled => ErrorKind::NotEnrolled,
                 SyncError::InvalidUrl(_) => ErrorKind::InvalidUrl,
             },
+            AppError::Locked => ErrorKind::Locked,
+            AppError::InvalidPin => ErrorKind::InvalidPin,
+            AppError::WrongPin => ErrorKind::WrongPin,
+            AppError::TooManyTries { .. } => ErrorKind::TooManyTries,
             AppError::Internal(_) => ErrorKind::Internal,
         }
     }

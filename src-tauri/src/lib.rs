@@ -14,6 +14,7 @@ mod commands;
 mod error;
 mod events;
 mod keystore;
+mod lock;
 mod service;
 mod state;
 mod sync_worker;
@@ -74,6 +75,9 @@ pub fn run() {
             commands::list_conflicts,
             commands::resolve_conflict,
             commands::sync_now,
+            commands::unlock,
+            commands::lock_now,
+            commands::still_here,
         ])
         .build(tauri::generate_context!());
     let app = match app {

@@ -16,6 +16,13 @@ use voordeur_core::{
 };
 use voordeur_store::{NewFollowUp, NewSignal, Store};
 
+use crate::lock::{check_pin_form, hash_pin, PIN_META};
+
+/// The stored hash of the worker's PIN; `None` when none was chosen (CLI enrolment).
+fn pin_hash(store: &Store) -> Result<Option<String>, AppError> {
+    Ok(store.meta(PIN_META)?)
+}
+
 /// The most households one list shows; the search box narrows it down.
 pub const LIST_LIMIT: usize = 500;
 
@@ -81,51 +88,96 @@ impl AppState {
         let enrolment = store.enrolment()?;
         let mut sync = self.sync.state();
         sync.waiting = store.outbox_len()?;
+        let pin_set = pin_hash(&store)?.is_some();
         Ok(AppStatus {
             enrolled: enrolment.is_some(),
             server_url: enrolment.as_ref().map(|e| e.server_url.clone()),
             user: enrolment.map(|e| e.user),
             sync,
+            pin_set,
+            locked: self.lock.is_locked(pin_set)?,
+            lock_after_secs: u32::try_from(self.lock.after().as_secs()).unwrap_or(u32::MAX),
         })
+    }
+
+    /// The store, for a command on resident data: refused while the app is locked.
+    fn unlocked_store(&self) -> Result<std::sync::MutexGuard<'_, Store>, AppError> {
+        let store = self.store.lock()?;
+        self.lock.check(pin_hash(&store)?.is_some())?;
+        Ok(store)
+    }
+
+    /// Unlock with the worker's PIN.
+    pub fn unlock(&self, pin: &str) -> Result<(), AppError> {
+        let stored = {
+            let store = self.store.lock()?;
+            pin_hash(&store)?
+        };
+        match stored {
+            Some(stored) => self.lock.unlock(pin.trim(), &stored),
+            None => Ok(()),
+        }
+    }
+
+    pub fn lock_now(&self) -> Result<(), AppError> {
+        self.lock.lock_now()
+    }
+
+    /// Activity without a command (touches, scrolling, typing).
+    pub fn still_here(&self) -> Result<(), AppError> {
+        let pin_set = pin_hash(&*self.store.lock()?)?.is_some();
+        self.lock.still_here(pin_set)
     }
 
     /// Enrol with a one-time code, then start syncing. Blocks on the network: call it
     /// from a thread that may block (the command runs it with `spawn_blocking`).
-    pub fn enrol(&self, server_url: &str, code: &str) -> Result<UserInfo, AppError> {
+    /// The worker chooses the PIN that unlocks the app from then on.
+    pub fn enrol(&self, server_url: &str, code: &str, pin: &str) -> Result<UserInfo, AppError> {
         if code.trim().is_empty() {
             return Err(AppError::InvalidInput("the enrolment code is empty".into()));
         }
-        // Check the address before taking the lock, so a typo answers at once.
+        // Check the address and the PIN before taking the lock, so a typo answers at once.
         voordeur_sync::server_base(server_url)?;
+        let pin = pin.trim();
+        check_pin_form(pin)?;
+        let hash = hash_pin(pin)?;
         let user = {
             let mut store = self.store.lock()?;
-            voordeur_sync::enrol(&mut store, server_url, code)?
+            if store.enrolment()?.is_some() {
+                return Err(AppError::InvalidInput(
+                    "this device is enrolled already".into(),
+                ));
+            }
+            let user = voordeur_sync::enrol(&mut store, server_url, code)?;
+            store.set_meta(PIN_META, &hash)?;
+            user
         };
+        self.lock.unlocked_by_enrolment()?;
         self.sync.wake();
         Ok(user)
     }
 
     pub fn list_households(&self, query: &str) -> Result<Vec<HouseholdSummary>, AppError> {
         let query = normalise_query(query)?;
-        let store = self.store.lock()?;
+        let store = self.unlocked_store()?;
         Ok(store.search_households(query, LIST_LIMIT)?)
     }
 
     pub fn household_detail(&self, id: &str) -> Result<HouseholdDetail, AppError> {
         let id: HouseholdId = parse_id("household", id)?;
-        let store = self.store.lock()?;
+        let store = self.unlocked_store()?;
         Ok(store.household_detail(id, today())?.into())
     }
 
     pub fn list_templates(&self) -> Result<Vec<TemplateSummary>, AppError> {
-        let store = self.store.lock()?;
+        let store = self.unlocked_store()?;
         Ok(store.templates()?.into_iter().map(Into::into).collect())
     }
 
     pub fn start_visit(&self, household_id: &str, template_id: &str) -> Result<String, AppError> {
         let household: HouseholdId = parse_id("household", household_id)?;
         let template: TemplateId = parse_id("template", template_id)?;
-        let mut store = self.store.lock()?;
+        let mut store = self.unlocked_store()?;
         let visit = store.start_visit(household, template)?;
         self.written(&store);
         Ok(visit.to_string())
@@ -133,7 +185,7 @@ impl AppState {
 
     pub fn open_visit(&self, visit_id: &str) -> Result<VisitView, AppError> {
         let visit: VisitId = parse_id("visit", visit_id)?;
-        let store = self.store.lock()?;
+        let store = self.unlocked_store()?;
         let detail = store.visit_detail(visit)?;
         let template = store.template(detail.visit.template_id, detail.visit.template_version)?;
         let household = store.household(detail.visit.household_id)?;
@@ -147,7 +199,7 @@ impl AppState {
     /// Store an answer (`null` clears it); returns the canonical value stored.
     pub fn answer(&self, visit_id: &str, item: &str, value: Value) -> Result<Value, AppError> {
         let visit: VisitId = parse_id("visit", visit_id)?;
-        let mut store = self.store.lock()?;
+        let mut store = self.unlocked_store()?;
         let stored = store.answer(visit, item, value)?;
         self.written(&store);
         Ok(stored)
@@ -155,7 +207,7 @@ impl AppState {
 
     pub fn add_note(&self, visit_id: &str, text: &str) -> Result<String, AppError> {
         let visit: VisitId = parse_id("visit", visit_id)?;
-        let mut store = self.store.lock()?;
+        let mut store = self.unlocked_store()?;
         let note = store.add_note(visit, text)?;
         self.written(&store);
         Ok(note.to_string())
@@ -163,7 +215,7 @@ impl AppState {
 
     pub fn edit_note(&self, note_id: &str, text: &str) -> Result<(), AppError> {
         let note: NoteId = parse_id("note", note_id)?;
-        let mut store = self.store.lock()?;
+        let mut store = self.unlocked_store()?;
         store.edit_note(note, text)?;
         self.written(&store);
         Ok(())
@@ -184,7 +236,7 @@ impl AppState {
             severity: parse_value::<Severity>(severity)?,
             description: optional_text("description", description)?,
         };
-        let mut store = self.store.lock()?;
+        let mut store = self.unlocked_store()?;
         let id = store.raise_signal(signal)?;
         self.written(&store);
         Ok(id.to_string())
@@ -210,7 +262,7 @@ impl AppState {
             due,
             text: text.to_string(),
         };
-        let mut store = self.store.lock()?;
+        let mut store = self.unlocked_store()?;
         let id = store.add_follow_up(follow_up)?;
         self.written(&store);
         Ok(id.to_string())
@@ -219,7 +271,7 @@ impl AppState {
     /// Complete a visit and sync it in the background.
     pub fn complete_visit(&self, visit_id: &str) -> Result<(), AppError> {
         let visit: VisitId = parse_id("visit", visit_id)?;
-        let mut store = self.store.lock()?;
+        let mut store = self.unlocked_store()?;
         store.complete_visit(visit)?;
         self.written(&store);
         drop(store);
@@ -230,18 +282,18 @@ impl AppState {
     /// Open follow-ups, due and overdue first: the enrolled user's, or all of them on a
     /// device that is not enrolled.
     pub fn my_follow_ups(&self) -> Result<Vec<FollowUp>, AppError> {
-        let store = self.store.lock()?;
+        let store = self.unlocked_store()?;
         Ok(store.open_follow_ups(store.user_id(), today())?)
     }
 
     pub fn list_conflicts(&self) -> Result<Vec<Conflict>, AppError> {
-        let store = self.store.lock()?;
+        let store = self.unlocked_store()?;
         Ok(store.conflicts(true)?)
     }
 
     pub fn resolve_conflict(&self, id: &str, value: Value) -> Result<(), AppError> {
         let id: ConflictId = parse_id("conflict", id)?;
-        let mut store = self.store.lock()?;
+        let mut store = self.unlocked_store()?;
         store.resolve_conflict(id, value)?;
         self.written(&store);
         Ok(())
@@ -249,7 +301,7 @@ impl AppState {
 
     /// Ask background sync to run now; returns at once.
     pub fn sync_now(&self) -> Result<(), AppError> {
-        drop(self.store.lock()?);
+        drop(self.unlocked_store()?);
         self.sync.wake();
         Ok(())
     }

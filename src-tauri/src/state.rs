@@ -4,6 +4,7 @@
 use crate::error::AppError;
 use crate::events::Events;
 use crate::keystore::{database_key, KeyStore};
+use crate::lock::{lock_after_from_env, AppLock, LOCK_MINUTES_ENV};
 use crate::sync_worker::{self, SyncHandle};
 use crate::view::{SyncState, SyncStateKind};
 use std::ffi::OsString;
@@ -18,6 +19,7 @@ use voordeur_store::Store;
 pub struct AppState {
     pub(crate) store: DeviceStore,
     pub(crate) sync: Arc<SyncHandle>,
+    pub(crate) lock: AppLock,
 }
 
 impl AppState {
@@ -37,10 +39,18 @@ impl AppState {
                 }),
             },
         };
+        let after = lock_after_from_env(std::env::var(LOCK_MINUTES_ENV).ok());
         AppState {
             store,
             sync: Arc::new(SyncHandle::new(initial, events)),
+            lock: AppLock::new(after, Box::new(std::time::Instant::now)),
         }
+    }
+
+    /// Replace the lock (tests: another timeout, a fake clock).
+    pub fn with_lock(mut self, lock: AppLock) -> AppState {
+        self.lock = lock;
+        self
     }
 
     /// Start the sync thread on the same database file; `None` without a database.

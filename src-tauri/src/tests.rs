@@ -23,6 +23,9 @@ struct Device {
     events: Arc<RecordedEvents>,
 }
 
+/// The PIN the tests enrol with.
+const PIN: &str = "24680";
+
 fn device() -> Device {
     let dir = tempfile::tempdir().expect("tempdir");
     let events = Arc::new(RecordedEvents::default());
@@ -318,16 +321,20 @@ fn enrolment_errors_are_told_apart() {
     let d = device();
     let s = &d.state;
     assert_eq!(
-        kind(s.enrol("ftp://example.org", "abc")).0,
+        kind(s.enrol("ftp://example.org", "abc", PIN)).0,
         ErrorKind::InvalidUrl
     );
     assert_eq!(
-        kind(s.enrol("niet een adres", "abc")).0,
+        kind(s.enrol("niet een adres", "abc", PIN)).0,
         ErrorKind::InvalidUrl
     );
     assert_eq!(
-        kind(s.enrol("http://127.0.0.1:9", " ")).0,
+        kind(s.enrol("http://127.0.0.1:9", " ", PIN)).0,
         ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind(s.enrol("http://127.0.0.1:9", "ABCD-EFGH", "1234")).0,
+        ErrorKind::InvalidPin
     );
     // Nothing listens on a port just released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -335,7 +342,7 @@ fn enrolment_errors_are_told_apart() {
         .expect("free port")
         .port();
     let e = s
-        .enrol(&format!("http://127.0.0.1:{port}"), "ABCD-EFGH")
+        .enrol(&format!("http://127.0.0.1:{port}"), "ABCD-EFGH", PIN)
         .expect_err("offline");
     assert_eq!(e.kind(), ErrorKind::Offline);
     assert!(
@@ -461,14 +468,19 @@ fn background_sync_reaches_up_to_date_goes_offline_and_recovers() {
 
     // Wrong code first.
     assert_eq!(
-        kind(d.state.enrol(&server.url(), "FOUT-CODE")).0,
+        kind(d.state.enrol(&server.url(), "FOUT-CODE", PIN)).0,
         ErrorKind::EnrolmentRefused
     );
     let user = d
         .state
-        .enrol(&server.url(), &code_of(&codes, "anna"))
+        .enrol(&server.url(), &code_of(&codes, "anna"), PIN)
         .expect("enrol");
     assert_eq!((user.name.as_str(), user.role), ("anna", Role::Worker));
+    let status = d.state.app_status().expect("status");
+    assert!(
+        status.pin_set && !status.locked,
+        "enrolling in the app sets the PIN"
+    );
     let synced = wait_for(&d, "up to date", |s| s.state == SyncStateKind::UpToDate);
     assert_eq!(synced.waiting, 0);
     assert!(synced.last_sync.is_some());
@@ -582,5 +594,87 @@ fn background_sync_reaches_up_to_date_goes_offline_and_recovers() {
 
     d.state.stop_sync();
     worker.join().expect("the sync thread ends");
+    server.stop();
+}
+
+/// The app lock, enforced by the shell: after the PIN is set (at enrolment in the app)
+/// a locked app refuses every command on resident data, until the right PIN; idle time
+/// locks it; a new start is locked; wrong PINs are counted.
+#[test]
+fn the_lock_keeps_resident_data_behind_the_pin() {
+    let server_dir = tempfile::tempdir().expect("tempdir");
+    let (server, codes) = Server::start(&server_dir.path().join("server.db"), 0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = crate::keystore::memory::MemoryKeyStore::default();
+    let t = std::sync::Arc::new(std::sync::Mutex::new(Instant::now()));
+    let read = std::sync::Arc::clone(&t);
+    let after = Duration::from_secs(300);
+    let state = AppState::new(
+        DeviceStore::open(Some(dir.path()), &keys),
+        Arc::new(RecordedEvents::default()),
+    )
+    .with_lock(crate::lock::AppLock::new(
+        after,
+        Box::new(move || *read.lock().expect("clock")),
+    ));
+    // Not enrolled, no PIN: nothing to lock.
+    assert!(!state.app_status().expect("status").locked);
+    state
+        .enrol(&server.url(), &code_of(&codes, "anna"), PIN)
+        .expect("enrol");
+    let transport = {
+        let store = state.store.lock().expect("store");
+        voordeur_sync::transport_for(&store).expect("transport")
+    };
+    {
+        let mut store = state.store.lock().expect("store");
+        voordeur_sync::sync(&mut store, &transport, &mut |_| {}).expect("sync");
+    }
+    let households = state.list_households("").expect("open");
+    assert_eq!(households.len(), 30);
+    let h = households[0].id.to_string();
+
+    state.lock_now().expect("lock");
+    assert!(state.app_status().expect("status").locked);
+    for refused in [
+        state.list_households("").map(|_| ()),
+        state.household_detail(&h).map(|_| ()),
+        state.my_follow_ups().map(|_| ()),
+        state.list_conflicts().map(|_| ()),
+    ] {
+        assert_eq!(kind(refused).0, ErrorKind::Locked);
+    }
+    assert_eq!(kind(state.unlock("11111")).0, ErrorKind::WrongPin);
+    state.unlock(PIN).expect("unlock");
+    assert_eq!(state.list_households("").expect("open").len(), 30);
+
+    // Idle for the whole timeout: locked; activity before that keeps it open.
+    *t.lock().expect("clock") += after - Duration::from_secs(1);
+    state.still_here().expect("still here");
+    *t.lock().expect("clock") += after - Duration::from_secs(1);
+    state.list_households("").expect("still open");
+    *t.lock().expect("clock") += after;
+    assert_eq!(kind(state.list_households("")).0, ErrorKind::Locked);
+    assert_eq!(kind(state.still_here()).0, ErrorKind::Locked);
+
+    // Five wrong PINs: the next try must wait, even with the right PIN.
+    for _ in 0..crate::lock::FREE_TRIES {
+        assert_eq!(kind(state.unlock("00000")).0, ErrorKind::WrongPin);
+    }
+    assert_eq!(kind(state.unlock(PIN)).0, ErrorKind::TooManyTries);
+    *t.lock().expect("clock") += crate::lock::WAIT_AFTER_FAILURES;
+    state.unlock(PIN).expect("unlock after the wait");
+
+    // A new start of the app on the same folder is locked.
+    drop(state);
+    let again = AppState::new(
+        DeviceStore::open(Some(dir.path()), &keys),
+        Arc::new(RecordedEvents::default()),
+    );
+    let status = again.app_status().expect("status");
+    assert!(status.enrolled && status.pin_set && status.locked);
+    assert_eq!(kind(again.list_households("")).0, ErrorKind::Locked);
+    again.unlock(PIN).expect("unlock");
+    assert_eq!(again.list_households("").expect("open").len(), 30);
     server.stop();
 }

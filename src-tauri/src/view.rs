@@ -26,6 +26,13 @@ pub struct AppStatus {
     #[cfg_attr(test, ts(optional = nullable))]
     pub server_url: Option<String>,
     pub sync: SyncState,
+    /// The worker chose a PIN: the app locks.
+    pub pin_set: bool,
+    /// Locked now: only the PIN opens it.
+    pub locked: bool,
+    /// Seconds without use after which the app locks (the UI locks the screen then,
+    /// without waiting for the next command).
+    pub lock_after_secs: u32,
 }
 
 /// The state of background sync, as the status bar shows it. Sent with every

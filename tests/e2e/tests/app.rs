@@ -112,6 +112,9 @@ const SYNC_INTERVAL_SECS: &str = "3";
 const SYNC_STATUS: &str = "const s = document.querySelector('header [data-state]');\
      return s ? [s.dataset.state, s.innerText.replace(/\\s+/g, ' ').trim()] : null;";
 
+/// The PIN the worker chooses at enrolment.
+const PIN: &str = "24680";
+
 /// An element of the checklist item `item` (its `data-item` attribute), by XPath below it.
 fn in_item(item: &str, below: &str) -> String {
     format!("//*[@data-item='{item}']{below}")
@@ -226,6 +229,8 @@ async fn offline_visit_reaches_the_server_and_a_second_device() {
         .await;
     app.type_into("Serveradres", &url).await;
     app.type_into("Aanmeldcode", "FOUT-CODE").await;
+    app.type_into("Kies een pincode", PIN).await;
+    app.type_into("Herhaal de pincode", PIN).await;
     app.click(&app.button("Aanmelden").await).await;
     app.wait_text("Deze code is onjuist").await;
     app.screenshot("enrol-wrong-code").await;
@@ -491,4 +496,107 @@ async fn offline_visit_reaches_the_server_and_a_second_device() {
             );
         }
     }
+}
+
+/// The app lock and a restart: enrol in the app (choosing a PIN), answer a question of a
+/// new visit, close the app. The next start is locked — no resident data on screen, a
+/// wrong PIN refused in words — and after the right PIN the visit still has its answer.
+/// Left alone, the app locks itself (here after 15 s: `VOORDEUR_LOCK_MINUTES=0.25`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb, tauri-driver, WebKitWebDriver and the built app: make test-e2e"]
+async fn the_app_locks_and_a_visit_survives_a_restart() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = server(root.path());
+    let tablet = root.path().join("tablet");
+    let display = Display::get();
+    let env = [("VOORDEUR_LOCK_MINUTES", "0.25")];
+    let app = App::launch_with(&display, &app_binary(), &tablet, "lock", &env).await;
+    app.resize(1280, 800).await;
+    app.wait_text("Dit apparaat aanmelden").await;
+    app.type_into("Serveradres", &server.url).await;
+    app.type_into("Aanmeldcode", &server.code("anna")).await;
+    app.type_into("Kies een pincode", "1234").await;
+    app.type_into("Herhaal de pincode", "1234").await;
+    app.click(&app.button("Aanmelden").await).await;
+    app.wait_text("Een pincode bestaat uit 5 tot 12 cijfers.")
+        .await;
+    app.type_into("Kies een pincode", PIN).await;
+    app.type_into("Herhaal de pincode", "13579").await;
+    app.click(&app.button("Aanmelden").await).await;
+    app.wait_text("De twee pincodes zijn niet gelijk.").await;
+    app.type_into("Herhaal de pincode", PIN).await;
+    app.click(&app.button("Aanmelden").await).await;
+    app.wait_text("30 huishoudens").await;
+
+    let link = app.element("(//main//li//h3//a)[1]").await;
+    let address = link.text().await.expect("address");
+    app.click(&link).await;
+    app.click(&app.button("Nieuw huisbezoek").await).await;
+    app.click(&app.button("Starten").await).await;
+    let visit_hash = app
+        .wait_js(
+            "the visit screen",
+            STEP,
+            "return /^#\\/visit\\//.test(location.hash) && document.querySelectorAll('[data-item]').length > 0 ? location.hash : null;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .expect("visit route")
+        .to_string();
+    tap(&app, "geld.post_ongeopend", "Ja").await;
+    app.wait_js(
+        "the answer saved",
+        STEP,
+        "const s = document.querySelector('main [role=status][data-state]'); return s && s.dataset.state === 'saved';",
+        vec![],
+    )
+    .await;
+    app.close().await;
+
+    // A new start: locked, and nothing of the household on screen.
+    let app = App::launch_with(&display, &app_binary(), &tablet, "lock-again", &env).await;
+    app.resize(800, 1280).await;
+    app.wait_text("Voordeur is vergrendeld").await;
+    let shown = app.text().await;
+    assert!(
+        !shown.contains(&address),
+        "resident data behind the lock: {shown}"
+    );
+    assert!(
+        !shown.contains("Huishoudens"),
+        "navigation behind the lock: {shown}"
+    );
+    app.screenshot("locked-800x1280").await;
+    app.assert_accessible("the lock screen").await;
+    app.type_into("Pincode", "11111").await;
+    app.click(&app.button("Ontgrendelen").await).await;
+    app.wait_text("Deze pincode klopt niet.").await;
+    app.screenshot("wrong-pin-800x1280").await;
+    app.type_into("Pincode", PIN).await;
+    app.click(&app.button("Ontgrendelen").await).await;
+    app.wait_text("huishoudens").await;
+
+    // The visit in progress survived closing the app.
+    app.js("location.hash = arguments[0];", vec![json!(visit_hash)])
+        .await;
+    app.wait_js(
+        "the saved answer shown",
+        STEP,
+        "return document.evaluate(arguments[0], document, null, 9, null).singleNodeValue?.getAttribute('aria-pressed') === 'true';",
+        vec![json!(in_item("geld.post_ongeopend", "//button[normalize-space(.)='Ja']"))],
+    )
+    .await;
+    app.wait_text(&address).await;
+
+    // Left alone, it locks itself and hides the visit.
+    app.wait_js(
+        "locked after idling",
+        Duration::from_secs(40),
+        "return document.body.innerText.includes('Voordeur is vergrendeld');",
+        vec![],
+    )
+    .await;
+    assert!(!app.text().await.contains(&address));
+    app.close().await;
 }

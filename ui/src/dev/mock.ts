@@ -85,7 +85,9 @@ export function installMock(params: URLSearchParams): void {
       const args = (raw ?? {}) as Record<string, any>;
       switch (cmd) {
         case 'app_status':
-          return enrolled ? { enrolled, user, server_url: 'https://voordeur.example', sync } : { enrolled: false, sync: { state: 'not_enrolled', waiting: 0 } };
+          return enrolled
+            ? { enrolled, user, server_url: 'https://voordeur.example', sync, pin_set: false, locked: false, lock_after_secs: 300 }
+            : { enrolled: false, sync: { state: 'not_enrolled', waiting: 0 }, pin_set: false, locked: false, lock_after_secs: 300 };
         case 'enrol':
           if (args.code === 'fout') throw { kind: 'enrolment_refused', message: 'code rejected' };
           if (!String(args.serverUrl).startsWith('http')) throw { kind: 'invalid_url', message: 'bad url' };

@@ -48,6 +48,10 @@ export const ERROR_KINDS = [
   'server',
   'protocol',
   'store',
+  'locked',
+  'invalid_pin',
+  'wrong_pin',
+  'too_many_tries',
   'internal',
 ] as const satisfies readonly ErrorKind[];
 
@@ -75,11 +79,19 @@ export function toAppError(error: unknown): AppError {
   return { kind: 'internal', message };
 }
 
+/** Called when a command answers `locked`: the shell locked the app (idle too long). */
+let lockedHandler: (() => void) | null = null;
+export function onLocked(handler: (() => void) | null): void {
+  lockedHandler = handler;
+}
+
 async function call<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
   try {
     return await invoke<T>(command, args);
   } catch (error) {
-    throw toAppError(error);
+    const e = toAppError(error);
+    if (e.kind === 'locked') lockedHandler?.();
+    throw e;
   }
 }
 
@@ -89,12 +101,28 @@ export function appStatus(): Promise<AppStatus> {
 }
 
 /**
- * Enrol this device with a server address and a one-time code; background sync
- * starts after it. Errors: `offline`, `enrolment_refused`, `invalid_url`,
- * `update_required`, `invalid_input` (empty code).
+ * Enrol this device with a server address and a one-time code, with the PIN that
+ * unlocks the app from then on; background sync starts after it. Errors: `offline`,
+ * `enrolment_refused`, `invalid_url`, `update_required`, `invalid_input` (empty code),
+ * `invalid_pin`.
  */
-export function enrol(serverUrl: string, code: string): Promise<UserInfo> {
-  return call<UserInfo>('enrol', { serverUrl, code });
+export function enrol(serverUrl: string, code: string, pin: string): Promise<UserInfo> {
+  return call<UserInfo>('enrol', { serverUrl, code, pin });
+}
+
+/** Unlock with the PIN. Errors: `wrong_pin`, `too_many_tries`. */
+export function unlock(pin: string): Promise<void> {
+  return call<void>('unlock', { pin });
+}
+
+/** Lock the app now (idle timer, or the worker's "lock" button). */
+export function lockNow(): Promise<void> {
+  return call<void>('lock_now');
+}
+
+/** The worker is active (touch, typing): the shell's idle time starts again. */
+export function stillHere(): Promise<void> {
+  return call<void>('still_here');
 }
 
 /** Households on this device matching `query` (address, postcode, resident name). */

@@ -5,4 +5,17 @@ import type { UserInfo } from "./UserInfo";
 /**
  * What the app shows before anything else: enrolled or not, as whom, and sync.
  */
-export type AppStatus = { enrolled: boolean, user?: UserInfo | null, server_url?: string | null, sync: SyncState, };
+export type AppStatus = { enrolled: boolean, user?: UserInfo | null, server_url?: string | null, sync: SyncState, 
+/**
+ * The worker chose a PIN: the app locks.
+ */
+pin_set: boolean, 
+/**
+ * Locked now: only the PIN opens it.
+ */
+locked: boolean, 
+/**
+ * Seconds without use after which the app locks (the UI locks the screen then,
+ * without waiting for the next command).
+ */
+lock_after_secs: number, };
