@@ -38,6 +38,9 @@ pub enum AppError {
     /// Too many wrong PINs: try again in `seconds`.
     #[error("too many wrong PINs; try again in {seconds} seconds")]
     TooManyTries { seconds: u64 },
+    /// The device has not synced for too long: it shows no resident data until it has.
+    #[error("this device has not synced for {days} days; sync first")]
+    SyncRequired { days: i64 },
     /// A bug: an earlier command panicked while it held the store.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -97,6 +100,8 @@ pub enum ErrorKind {
     WrongPin,
     /// Too many wrong PINs; wait before the next try.
     TooManyTries,
+    /// Not synced for too many days: sync first.
+    SyncRequired,
     /// A bug.
     Internal,
 }
@@ -147,6 +152,7 @@ impl AppError {
             AppError::InvalidPin => ErrorKind::InvalidPin,
             AppError::WrongPin => ErrorKind::WrongPin,
             AppError::TooManyTries { .. } => ErrorKind::TooManyTries,
+            AppError::SyncRequired { .. } => ErrorKind::SyncRequired,
             AppError::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -21,6 +21,25 @@ pub const PIN_META: &str = "pin_hash";
 /// Environment variable: minutes without use before the app locks.
 pub const LOCK_MINUTES_ENV: &str = "VOORDEUR_LOCK_MINUTES";
 pub const DEFAULT_LOCK_AFTER: Duration = Duration::from_secs(5 * 60);
+/// Environment variable: days without a completed sync after which the device refuses
+/// resident data until it syncs.
+pub const MAX_DAYS_ENV: &str = "VOORDEUR_MAX_DAYS_WITHOUT_SYNC";
+pub const DEFAULT_MAX_DAYS: u32 = 14;
+
+/// The days without sync allowed, from the environment (a whole number above 0).
+pub fn max_days_from_env(value: Option<String>) -> u32 {
+    value
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|d| *d > 0)
+        .unwrap_or(DEFAULT_MAX_DAYS)
+}
+
+/// Whole days since the last completed sync (RFC 3339), if there was one.
+pub fn days_since(last_sync: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    let last = chrono::DateTime::parse_from_rfc3339(last_sync?).ok()?;
+    Some((now - last.with_timezone(&chrono::Utc)).num_days())
+}
+
 /// Wrong PINs allowed before each further try must wait.
 pub const FREE_TRIES: u32 = 5;
 pub const WAIT_AFTER_FAILURES: Duration = Duration::from_secs(30);
@@ -260,6 +279,20 @@ mod tests {
         advance(&t, WAIT_AFTER_FAILURES);
         lock.unlock("24680", &stored).expect("after the wait");
         assert!(!lock.is_locked(true).expect("state"));
+    }
+
+    #[test]
+    fn days_without_sync_are_counted_from_the_last_sync() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        assert_eq!(days_since(None, now), None);
+        assert_eq!(days_since(Some("not a time"), now), None);
+        assert_eq!(days_since(Some("2026-11-27T08:00:00+01:00"), now), Some(0));
+        assert_eq!(days_since(Some("2026-11-13T11:59:00Z"), now), Some(14));
+        assert_eq!(max_days_from_env(None), DEFAULT_MAX_DAYS);
+        assert_eq!(max_days_from_env(Some("30".into())), 30);
+        assert_eq!(max_days_from_env(Some("0".into())), DEFAULT_MAX_DAYS);
     }
 
     #[test]

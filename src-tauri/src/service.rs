@@ -16,7 +16,7 @@ use voordeur_core::{
 };
 use voordeur_store::{NewFollowUp, NewSignal, Store};
 
-use crate::lock::{check_pin_form, hash_pin, PIN_META};
+use crate::lock::{check_pin_form, days_since, hash_pin, PIN_META};
 
 /// The stored hash of the worker's PIN; `None` when none was chosen (CLI enrolment).
 fn pin_hash(store: &Store) -> Result<Option<String>, AppError> {
@@ -100,10 +100,18 @@ impl AppState {
         })
     }
 
-    /// The store, for a command on resident data: refused while the app is locked.
+    /// The store, for a command on resident data: refused while the app is locked, and
+    /// when the device has not synced for too many days (a lost tablet stops showing
+    /// data even if nobody revoked it yet; syncing opens it again).
     fn unlocked_store(&self) -> Result<std::sync::MutexGuard<'_, Store>, AppError> {
         let store = self.store.lock()?;
         self.lock.check(pin_hash(&store)?.is_some())?;
+        let last = store.last_sync()?;
+        if let Some(days) = days_since(last.as_deref(), chrono::Utc::now()) {
+            if days >= i64::from(self.max_days_without_sync) {
+                return Err(AppError::SyncRequired { days });
+            }
+        }
         Ok(store)
     }
 

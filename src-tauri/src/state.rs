@@ -4,7 +4,9 @@
 use crate::error::AppError;
 use crate::events::Events;
 use crate::keystore::{database_key, KeyStore};
-use crate::lock::{lock_after_from_env, AppLock, LOCK_MINUTES_ENV};
+use crate::lock::{
+    lock_after_from_env, max_days_from_env, AppLock, LOCK_MINUTES_ENV, MAX_DAYS_ENV,
+};
 use crate::sync_worker::{self, SyncHandle};
 use crate::view::{SyncState, SyncStateKind};
 use std::ffi::OsString;
@@ -20,6 +22,8 @@ pub struct AppState {
     pub(crate) store: DeviceStore,
     pub(crate) sync: Arc<SyncHandle>,
     pub(crate) lock: AppLock,
+    /// Days without a completed sync before resident data is refused.
+    pub(crate) max_days_without_sync: u32,
 }
 
 impl AppState {
@@ -44,6 +48,7 @@ impl AppState {
             store,
             sync: Arc::new(SyncHandle::new(initial, events)),
             lock: AppLock::new(after, Box::new(std::time::Instant::now)),
+            max_days_without_sync: max_days_from_env(std::env::var(MAX_DAYS_ENV).ok()),
         }
     }
 

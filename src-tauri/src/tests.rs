@@ -678,3 +678,35 @@ fn the_lock_keeps_resident_data_behind_the_pin() {
     assert_eq!(again.list_households("").expect("open").len(), 30);
     server.stop();
 }
+
+/// A tablet that has not synced for more than the allowed days shows no resident data
+/// until it syncs again; the sync itself is allowed and opens it.
+#[test]
+fn too_long_without_sync_refuses_data_until_the_next_sync() {
+    let server_dir = tempfile::tempdir().expect("tempdir");
+    let (server, codes) = Server::start(&server_dir.path().join("server.db"), 0);
+    let d = device();
+    let s = &d.state;
+    s.enrol(&server.url(), &code_of(&codes, "anna"), PIN)
+        .expect("enrol");
+    let sync = |s: &AppState| {
+        let mut store = s.store.lock().expect("store");
+        let transport = voordeur_sync::transport_for(&store).expect("transport");
+        voordeur_sync::sync(&mut store, &transport, &mut |_| {}).expect("sync");
+    };
+    sync(s);
+    assert_eq!(s.list_households("").expect("open").len(), 30);
+    let old = (chrono::Utc::now() - chrono::Duration::days(15)).to_rfc3339();
+    s.store
+        .lock()
+        .expect("store")
+        .set_meta(voordeur_store::meta_keys::LAST_SYNC, &old)
+        .expect("meta");
+    let e = s.list_households("").expect_err("refused");
+    assert_eq!(e.kind(), ErrorKind::SyncRequired);
+    assert!(e.to_string().contains("15 days"), "{e}");
+    assert_eq!(kind(s.my_follow_ups()).0, ErrorKind::SyncRequired);
+    sync(s);
+    assert_eq!(s.list_households("").expect("open again").len(), 30);
+    server.stop();
+}

@@ -52,6 +52,7 @@ export const ERROR_KINDS = [
   'invalid_pin',
   'wrong_pin',
   'too_many_tries',
+  'sync_required',
   'internal',
 ] as const satisfies readonly ErrorKind[];
 

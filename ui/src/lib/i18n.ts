@@ -228,6 +228,8 @@ export const nl = {
   'error.invalid_pin': 'Een pincode bestaat uit 5 tot 12 cijfers.',
   'error.wrong_pin': 'Deze pincode klopt niet.',
   'error.too_many_tries': 'Te vaak een verkeerde pincode. Wacht even en probeer het opnieuw.',
+  'error.sync_required':
+    'Dit apparaat is te lang niet gesynchroniseerd. Maak verbinding, kies "Nu synchroniseren" en probeer het daarna opnieuw.',
   'error.server': 'De server gaf een foutmelding. Probeer het later opnieuw.',
   'error.protocol': 'De server gaf een onverwacht antwoord. Probeer het later opnieuw.',
   'error.unknown': 'Er is een fout opgetreden.',
@@ -463,6 +465,8 @@ export const en: Messages = {
   'error.invalid_pin': 'A PIN is 5 to 12 digits.',
   'error.wrong_pin': 'This PIN is not right.',
   'error.too_many_tries': 'Too many wrong PINs. Wait a moment and try again.',
+  'error.sync_required':
+    'This device has not synced for too long. Connect, choose "Sync now", then try again.',
   'error.server': 'The server reported an error. Please try again later.',
   'error.protocol': 'The server gave an unexpected answer. Please try again later.',
   'error.unknown': 'An error occurred.',

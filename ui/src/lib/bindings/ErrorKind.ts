@@ -3,4 +3,4 @@
 /**
  * Every `kind` an [`AppError`] can have. The UI has a text for each.
  */
-export type ErrorKind = "store_unavailable" | "store_locked" | "invalid_input" | "not_found" | "invalid_answer" | "missing_required" | "visit_completed" | "offline" | "enrolment_refused" | "invalid_url" | "update_required" | "unauthorized" | "revoked" | "not_enrolled" | "server" | "protocol" | "store" | "locked" | "invalid_pin" | "wrong_pin" | "too_many_tries" | "internal";
+export type ErrorKind = "store_unavailable" | "store_locked" | "invalid_input" | "not_found" | "invalid_answer" | "missing_required" | "visit_completed" | "offline" | "enrolment_refused" | "invalid_url" | "update_required" | "unauthorized" | "revoked" | "not_enrolled" | "server" | "protocol" | "store" | "locked" | "invalid_pin" | "wrong_pin" | "too_many_tries" | "sync_required" | "internal";
