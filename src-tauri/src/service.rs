@@ -151,6 +151,8 @@ impl AppState {
         let hash = hash_pin(pin)?;
         let user = {
             let mut store = self.store.lock()?;
+            // After a revocation the sync connection wiped the device under a new id.
+            store.reload_identity()?;
             if store.enrolment()?.is_some() {
                 return Err(AppError::InvalidInput(
                     "this device is enrolled already".into(),

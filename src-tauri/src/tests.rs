@@ -591,6 +591,26 @@ fn background_sync_reaches_up_to_date_goes_offline_and_recovers() {
             .expect("outbox"),
         0
     );
+    // Enrolled again with a new code, the tablet works as a new device.
+    let code = voordeur_server::Database::open(&server_db.display().to_string())
+        .expect("server database")
+        .tx(|t| {
+            voordeur_server::auth::create_enrol_code(
+                t,
+                "anna",
+                chrono::Utc::now().timestamp_millis(),
+            )
+        })
+        .expect("code");
+    d.state
+        .enrol(&server.url(), &code, PIN)
+        .expect("enrol again");
+    wait_for(&d, "up to date after enrolling again", |s| {
+        s.state == SyncStateKind::UpToDate
+    });
+    assert_eq!(d.state.list_households("").expect("households").len(), 30);
+    let now = d.state.store.lock().expect("store").device_id().to_string();
+    assert_ne!(now, device, "a new device id after the wipe");
 
     d.state.stop_sync();
     worker.join().expect("the sync thread ends");

@@ -169,6 +169,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Take up the device id stored in the file when another connection changed it
+    /// (the app's sync connection wiped the device after a revocation): later writes
+    /// and a new enrolment then use the new identity, not the revoked one.
+    pub fn reload_identity(&mut self) -> Result<(), StoreError> {
+        let stored: voordeur_core::DeviceId = crate::meta_get(&self.conn, "device_id")?
+            .ok_or(StoreError::Corrupt("device id"))?
+            .parse()
+            .map_err(|_| StoreError::Corrupt("device id"))?;
+        if stored != self.device {
+            let clock = std::mem::replace(
+                &mut self.clock,
+                voordeur_core::Clock::new(stored, Box::new(voordeur_core::SystemTime)),
+            );
+            self.clock = clock.renamed(stored);
+            self.device = stored;
+            self.templates.borrow_mut().clear();
+        }
+        self.user = crate::meta_get(&self.conn, "user_id")?.and_then(|u| u.parse().ok());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +324,20 @@ mod tests {
         let store = Store::open(&path, None).expect("reopen");
         assert_eq!(store.device_id(), device);
         assert_eq!(store.integrity_check().expect("check"), "ok");
+    }
+
+    #[test]
+    fn a_second_connection_takes_up_the_identity_after_a_wipe() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("voordeur.db");
+        let mut main = Store::open(&path, None).expect("open");
+        let mut worker = Store::open(&path, None).expect("second connection");
+        let old = main.device_id();
+        worker.wipe().expect("wipe");
+        assert_eq!(main.device_id(), old, "not seen yet");
+        main.reload_identity().expect("reload");
+        assert_eq!(main.device_id(), worker.device_id());
+        assert_ne!(main.device_id(), old);
+        assert_eq!(main.clock().now().device, main.device_id());
     }
 }
