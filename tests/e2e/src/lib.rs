@@ -14,7 +14,9 @@
 //! Every process is owned by a guard that kills and reaps it when dropped, also when an
 //! assertion fails half-way; every wait has a deadline.
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -569,6 +571,56 @@ impl App {
         e.click().await.expect("click");
     }
 
+    /// Press and release one key (WebDriver actions: real key events, at whatever has
+    /// the focus), as a person without a mouse does.
+    pub async fn press(&self, key: Key) {
+        let k: char = key.into();
+        let keys = KeyActions::new("keyboard".to_string())
+            .then(KeyAction::Down { value: k })
+            .then(KeyAction::Up { value: k });
+        self.client()
+            .perform_actions(keys)
+            .await
+            .unwrap_or_else(|e| panic!("press {key:?}: {e}"));
+    }
+
+    /// Where the keyboard focus is: `{tag, id, text, ring, focusVisible, inView}`
+    /// (`ring`: an outline is drawn on the element or on an ancestor that draws its
+    /// ring, such as a household card; `inView`: inside the viewport), or null when
+    /// nothing but the page has it.
+    pub async fn focus(&self) -> Value {
+        self.js(FOCUS_JS, vec![]).await
+    }
+
+    /// Press Tab (at most `max` times) until `test` — a JavaScript expression on the
+    /// focused element `a` — holds; every stop on the way must show where the focus is
+    /// (a visible ring). Returns [`App::focus`] of where it stopped.
+    pub async fn tab_to(&self, what: &str, test: &str, max: usize) -> Value {
+        let script = format!(
+            "const a = document.activeElement; return Boolean(a && a !== document.body && ({test}));"
+        );
+        let mut path = Vec::new();
+        for _ in 0..max {
+            self.press(Key::Tab).await;
+            let focus = self.focus().await;
+            path.push(focus["text"].as_str().unwrap_or("").to_string());
+            if !focus.is_null() {
+                assert!(
+                    focus["ring"] == json!(true) && focus["inView"] == json!(true),
+                    "tabbing to {what}: the focus is not visible on {focus}"
+                );
+            }
+            if self.js(&script, vec![]).await == json!(true) {
+                return focus;
+            }
+        }
+        let shot = self.screenshot(&format!("tab-{}", slug(what))).await;
+        panic!(
+            "{what}: not reached with {max} Tabs (screenshot {}); the focus went {path:?}",
+            shot.display()
+        );
+    }
+
     /// Set the window to `width`×`height` and check the page really has that width
     /// (the viewport's height is the window's less nothing: no decorations under
     /// Xvfb without a window manager). Returns the viewport size.
@@ -592,6 +644,17 @@ impl App {
     /// screen when WebDriver cannot take one. Returns the path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let path = self.artifacts.join(format!("{}-{}.png", self.prefix, name));
+        // Two animation frames first, so the picture shows the page as it is now and
+        // not the last frame painted before the step's changes.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.client().execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            ),
+        )
+        .await;
         match self.client().screenshot().await {
             Ok(png) => std::fs::write(&path, png).expect("write screenshot"),
             Err(e) => {
@@ -693,6 +756,20 @@ impl Drop for App {
         self.driver.stop();
     }
 }
+
+/// The focused element, described (see [`App::focus`]).
+const FOCUS_JS: &str = "const a = document.activeElement;\
+     if (!a || a === document.body) return null;\
+     let ring = false;\
+     for (let e = a; e && e !== document.body && !ring; e = e.parentElement) {\
+       const s = getComputedStyle(e);\
+       ring = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;\
+     }\
+     const r = a.getBoundingClientRect();\
+     return { tag: a.tagName.toLowerCase(), id: a.id,\
+       text: (a.getAttribute('aria-label') || a.innerText || a.value || '').replace(/\\s+/g, ' ').trim().slice(0, 80),\
+       ring, focusVisible: a.matches(':focus-visible'),\
+       inView: r.width > 0 && r.bottom > 0 && r.top < window.innerHeight };";
 
 /// axe-core's browser build, from `tests/e2e/node_modules` (`npm ci` in tests/e2e).
 pub fn axe_source() -> String {

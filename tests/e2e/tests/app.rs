@@ -600,3 +600,668 @@ async fn the_app_locks_and_a_visit_survives_a_restart() {
     assert!(!app.text().await.contains(&address));
     app.close().await;
 }
+
+/// A calendar day `days` from today as the page counts days ("YYYY-MM-DD", local time,
+/// as the app's own `todayIso`).
+async fn day_from_today(app: &App, days: i64) -> String {
+    app.js(
+        "const d = new Date(Date.now() + arguments[0] * 86400000); const p = n => String(n).padStart(2, '0');\
+         return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;",
+        vec![json!(days)],
+    )
+    .await
+    .as_str()
+    .expect("day")
+    .to_string()
+}
+
+/// A day "YYYY-MM-DD" written out as the locale writes a long date: "3 december 2026"
+/// (nl-NL) or "3 December 2026" (en-GB).
+fn long_day(iso: &str, locale: &str) -> String {
+    const NL: [&str; 12] = [
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let mut parts = iso
+        .split('-')
+        .map(|p| p.parse::<usize>().expect("day part"));
+    let (y, m, d) = (
+        parts.next().expect("year"),
+        parts.next().expect("month"),
+        parts.next().expect("day"),
+    );
+    let months = if locale == "en" { EN } else { NL };
+    format!("{d} {} {y}", months[m - 1])
+}
+
+/// Fill the date field labelled `label` with `iso`. The webview's date picker takes no
+/// typed text over WebDriver, so the value is set as the picker sets it, with the
+/// `input` and `change` events a pick sends.
+async fn set_date(app: &App, label: &str, iso: &str) {
+    let field = app.labelled(label).await;
+    let arg = serde_json::to_value(&field).expect("element reference");
+    app.js(
+        "const f = arguments[0]; f.value = arguments[1];\
+         f.dispatchEvent(new Event('input', { bubbles: true }));\
+         f.dispatchEvent(new Event('change', { bubbles: true }));",
+        vec![arg, json!(iso)],
+    )
+    .await;
+}
+
+/// The follow-up cards of "Mijn afspraken", in the order shown: `(text, overdue, due line)`.
+const FOLLOW_UP_CARDS: &str =
+    "return Array.from(document.querySelectorAll('main li.card')).map(li => [\
+       li.querySelector('.text').innerText.trim(), li.classList.contains('overdue'),\
+       li.querySelector('.due').innerText.replace(/\\s+/g, ' ').trim()]);";
+
+/// A worker's visit without a mouse, then with signals, follow-ups and both languages:
+/// search a household, open it, start a visit and answer a yes/no item with Tab, Enter
+/// and Space only (the focus visible at every stop and moved to each new screen); raise
+/// a signal and add an overdue and a later follow-up during the visit; the household
+/// page shows the open signal and both follow-ups; "Mijn afspraken" shows the overdue
+/// one first; the header button switches to English (navigation, the checklist's own
+/// English labels, dates and numbers as en-GB writes them) and back to Dutch.
+/// axe-core on every new screen state, screenshots at 1280×800 and 800×1280.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb, tauri-driver, WebKitWebDriver and the built app: make test-e2e"]
+async fn keyboard_visit_with_signal_follow_ups_and_both_languages() {
+    use fantoccini::key::Key;
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = server(root.path());
+    let tablet = root.path().join("tablet");
+    enrolled_device(&server, &tablet, "anna");
+    let display = Display::get();
+    let app = App::launch(&display, &app_binary(), &tablet, "worker").await;
+    app.resize(1280, 800).await;
+    app.wait_text("30 huishoudens").await;
+
+    // Keyboard only: to the search field, type, on to the first household, open it.
+    app.tab_to(
+        "the search field",
+        "a.matches('input[type=search]') && a.labels[0]?.innerText.trim() === 'Zoeken'",
+        15,
+    )
+    .await;
+    app.client()
+        .active_element()
+        .await
+        .expect("focused field")
+        .send_keys("beukenhof")
+        .await
+        .expect("type");
+    app.wait_js(
+        "only Beukenhof households",
+        STEP,
+        "const items = Array.from(document.querySelectorAll('main li')).map(li => li.innerText);\
+         return items.length > 0 && items.length < 30 && items.every(t => /beukenhof/i.test(t));",
+        vec![],
+    )
+    .await;
+    let card = app
+        .tab_to(
+            "the first household",
+            "a.tagName === 'A' && a.closest('main li') !== null",
+            10,
+        )
+        .await;
+    let address = card["text"].as_str().expect("address").to_string();
+    app.screenshot("keyboard-household-focused-1280x800").await;
+    app.press(Key::Enter).await;
+    app.wait_text("Bewoners").await;
+    app.wait_text(&address).await;
+    let household_hash = app
+        .js("return location.hash;", vec![])
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        household_hash.starts_with("#/household/"),
+        "{household_hash}"
+    );
+    let focus = app.focus().await;
+    assert_eq!(
+        focus["id"], "main",
+        "the focus moved to the new screen: {focus}"
+    );
+    app.assert_accessible("the household page, reached by keyboard")
+        .await;
+
+    app.tab_to(
+        "Nieuw huisbezoek",
+        "a.tagName === 'BUTTON' && a.innerText.trim() === 'Nieuw huisbezoek'",
+        10,
+    )
+    .await;
+    app.press(Key::Enter).await;
+    app.tab_to(
+        "Starten",
+        "a.tagName === 'BUTTON' && a.innerText.trim() === 'Starten'",
+        30,
+    )
+    .await;
+    app.screenshot("keyboard-start-visit-1280x800").await;
+    app.assert_accessible("choosing a checklist").await;
+    app.press(Key::Enter).await;
+    let visit_hash = app
+        .wait_js(
+            "the visit screen",
+            STEP,
+            "return /^#\\/visit\\//.test(location.hash) && document.querySelectorAll('[data-item]').length > 0 ? location.hash : null;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .expect("visit route")
+        .to_string();
+    let focus = app.focus().await;
+    assert_eq!(focus["id"], "main", "the focus moved to the visit: {focus}");
+    let ja = in_item("geld.post_ongeopend", "//button[normalize-space(.)='Ja']");
+    let focus = app
+        .tab_to(
+            "Ja of the first question",
+            &format!(
+                "a === document.evaluate({}, document, null, 9, null).singleNodeValue",
+                serde_json::to_string(&ja).expect("xpath")
+            ),
+            30,
+        )
+        .await;
+    assert_eq!(focus["focusVisible"], true, "{focus}");
+    app.screenshot("keyboard-yes-focused-1280x800").await;
+    app.press(Key::Space).await;
+    app.wait_js(
+        "Ja pressed by the space bar",
+        STEP,
+        "return document.evaluate(arguments[0], document, null, 9, null).singleNodeValue?.getAttribute('aria-pressed') === 'true';",
+        vec![json!(ja)],
+    )
+    .await;
+    app.wait_js(
+        "the answer saved",
+        STEP,
+        "const s = document.querySelector('main [role=status][data-state]'); return s && s.dataset.state === 'saved';",
+        vec![],
+    )
+    .await;
+    app.assert_accessible("the visit answered by keyboard")
+        .await;
+
+    // A number, to see it written the locale's way later.
+    tap(&app, "geld.achterstanden", "Ja").await;
+    write(&app, "geld.schuldbedrag", "1250,5").await;
+
+    // A signal, raised during the visit.
+    let signal_text = "Lekkage in de badkamer, schimmel op de muren.";
+    let category = app.labelled("Onderwerp").await;
+    app.click(&category).await;
+    category
+        .select_by_value("housing")
+        .await
+        .expect("choose a category");
+    let high = app
+        .element(
+            "//form[.//h3[normalize-space(.)='Signaal melden']]//label[.//input[@value='high']]",
+        )
+        .await;
+    app.click(&high).await;
+    app.type_into("Toelichting (niet verplicht)", signal_text)
+        .await;
+    app.wait_js(
+        "category and severity chosen",
+        STEP,
+        "const f = document.evaluate(\"//form[.//h3[normalize-space(.)='Signaal melden']]\", document, null, 9, null).singleNodeValue;\
+         return f && f.querySelector('select').value === 'housing' && f.querySelector('input[value=high]').checked;",
+        vec![],
+    )
+    .await;
+    app.click(&app.button("Signaal melden").await).await;
+    app.wait_text("Signaal gemeld.").await;
+    app.screenshot("visit-signal-raised-1280x800").await;
+    app.assert_accessible("the visit with a signal raised")
+        .await;
+
+    // Two follow-ups: one for later, then one already overdue (agreed for a day that
+    // has passed: the letter should have been checked three days ago).
+    let later_day = day_from_today(&app, 10).await;
+    let overdue_day = day_from_today(&app, -3).await;
+    let later = "Samen de huurtoeslag aanvragen.";
+    let overdue = "Brief van de woningcorporatie nakijken.";
+    for (text, day) in [(later, &later_day), (overdue, &overdue_day)] {
+        app.type_into("Wat is er afgesproken?", text).await;
+        set_date(&app, "Uiterlijk op", day).await;
+        app.click(&app.button("Afspraak toevoegen").await).await;
+        app.wait_js(
+            "the follow-up added",
+            STEP,
+            "const f = document.evaluate(\"//form[.//h3[normalize-space(.)='Afspraak toevoegen']]\", document, null, 9, null).singleNodeValue;\
+             return f && f.querySelector('textarea').value === '' && f.innerText.includes('Afspraak toegevoegd.');",
+            vec![],
+        )
+        .await;
+    }
+    app.resize(800, 1280).await;
+    app.screenshot("visit-follow-ups-added-800x1280").await;
+    app.assert_accessible("the visit with follow-ups added at 800x1280")
+        .await;
+
+    // The household page shows the open signal and both follow-ups.
+    app.js("location.hash = arguments[0];", vec![json!(household_hash)])
+        .await;
+    app.wait_text("Open signalen").await;
+    for text in [
+        "Wonen",
+        "Ernst: Hoog",
+        signal_text,
+        later,
+        overdue,
+        "Te laat",
+    ] {
+        app.wait_text(text).await;
+    }
+    let signals = app
+        .js(
+            "return document.evaluate(\"//section[.//h2[normalize-space(.)='Open signalen']]\", document, null, 9, null).singleNodeValue.innerText;",
+            vec![],
+        )
+        .await;
+    let signals = signals.as_str().unwrap_or_default();
+    assert!(
+        signals.contains("Wonen")
+            && signals.contains(signal_text)
+            && !signals.contains("Geen open signalen"),
+        "{signals}"
+    );
+    app.wait_text(&format!("Uiterlijk {}", long_day(&overdue_day, "nl")))
+        .await;
+    app.screenshot("household-signal-follow-ups-800x1280").await;
+    app.assert_accessible("the household page with a signal and follow-ups")
+        .await;
+    app.resize(1280, 800).await;
+    app.screenshot("household-signal-follow-ups-1280x800").await;
+
+    // Mijn afspraken: the overdue one first, marked, then the later one.
+    app.click(
+        &app.element("//header//nav//a[normalize-space(.)='Mijn afspraken']")
+            .await,
+    )
+    .await;
+    app.wait_text("1 te laat").await;
+    let cards = app
+        .wait_js(
+            "both follow-ups listed",
+            STEP,
+            &format!(
+                "const c = (() => {{ {FOLLOW_UP_CARDS} }})(); return c.length === 2 ? c : null;"
+            ),
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        cards,
+        json!([
+            [
+                overdue,
+                true,
+                format!("! Te laat Uiterlijk {}", long_day(&overdue_day, "nl"))
+            ],
+            [
+                later,
+                false,
+                format!("Uiterlijk {}", long_day(&later_day, "nl"))
+            ]
+        ]),
+        "Mijn afspraken"
+    );
+    app.screenshot("follow-ups-1280x800").await;
+    app.assert_accessible("Mijn afspraken").await;
+    app.resize(800, 1280).await;
+    app.screenshot("follow-ups-800x1280").await;
+    app.assert_accessible("Mijn afspraken at 800x1280").await;
+
+    // English, with the header button: navigation, screen and dates in English.
+    app.click(&app.button("English").await).await;
+    app.wait_text("My follow-ups").await;
+    let nav = app
+        .js(
+            "return document.querySelector('header nav').innerText.replace(/\\s+/g, ' ').trim();",
+            vec![],
+        )
+        .await;
+    assert_eq!(nav, json!("Households My follow-ups Conflicts"));
+    assert_eq!(
+        app.js("return document.documentElement.lang;", vec![])
+            .await,
+        json!("en")
+    );
+    let cards = app.js(FOLLOW_UP_CARDS, vec![]).await;
+    assert_eq!(
+        cards,
+        json!([
+            [
+                overdue,
+                true,
+                format!("! Overdue Due {}", long_day(&overdue_day, "en"))
+            ],
+            [later, false, format!("Due {}", long_day(&later_day, "en"))]
+        ]),
+        "My follow-ups"
+    );
+    app.wait_text("1 overdue").await;
+    app.screenshot("follow-ups-english-800x1280").await;
+    app.assert_accessible("My follow-ups in English").await;
+
+    // The visit in English: the checklist's own English labels, the number as en-GB
+    // writes it.
+    app.js("location.hash = arguments[0];", vec![json!(visit_hash)])
+        .await;
+    app.wait_text("Basic house visit").await;
+    app.wait_text("Is there unopened post, such as letters or payment reminders?")
+        .await;
+    app.wait_text("1. Money and debts").await;
+    app.wait_text("Complete home visit").await;
+    let amount = app
+        .wait_js(
+            "the amount in English",
+            STEP,
+            "const f = document.querySelector(\"[data-item='geld.schuldbedrag'] input\"); return f && f.value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(amount, json!("1250.5"), "the number as en-GB writes it");
+    let yes = app
+        .js(
+            "return document.querySelector(\"[data-item='geld.post_ongeopend'] button[aria-pressed=true]\")?.innerText.trim();",
+            vec![],
+        )
+        .await;
+    assert_eq!(yes, json!("Yes"));
+    app.screenshot("visit-english-800x1280").await;
+    app.assert_accessible("the visit in English").await;
+    app.resize(1280, 800).await;
+    app.screenshot("visit-english-1280x800").await;
+
+    // And back to Dutch.
+    app.click(&app.button("Nederlands").await).await;
+    app.wait_text("Ligt er ongeopende post, zoals brieven of aanmaningen?")
+        .await;
+    app.wait_text("1. Geld en schulden").await;
+    let nav = app
+        .js(
+            "return document.querySelector('header nav').innerText.replace(/\\s+/g, ' ').trim();",
+            vec![],
+        )
+        .await;
+    assert_eq!(nav, json!("Huishoudens Mijn afspraken Conflicten"));
+    let amount = app
+        .js(
+            "return document.querySelector(\"[data-item='geld.schuldbedrag'] input\").value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(amount, json!("1250,5"), "the number as nl-NL writes it");
+    assert_eq!(
+        app.js("return document.documentElement.lang;", vec![])
+            .await,
+        json!("nl")
+    );
+    app.assert_accessible("the visit back in Dutch").await;
+    app.close().await;
+}
+
+/// Poll `check` (a CLI step on a device, run again each time) until it returns
+/// `Some`, at most `timeout`.
+fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{what}: not within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The current value of checklist item `item` of `visit` on a CLI device.
+fn cli_answer(device: &Device, visit: &str, item: &str) -> Value {
+    let shown = device.json(&["visit", "show", visit]);
+    shown["answers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["item"] == item)
+        .map(|a| a["value"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// The sides of the conflict shown on "Conflicten", in order: `(value, winner, by, when)`.
+const CONFLICT_SIDES: &str = "return Array.from(document.querySelectorAll('main li.side')).map(li => {\
+       const meta = Array.from(li.querySelectorAll('.meta')).map(p => p.innerText.trim());\
+       return [li.querySelector('.value').innerText.trim(), li.classList.contains('winner'), meta[0], meta[1]]; });";
+
+/// A real conflict and its resolution with one tap: the app (anna) and a CLI device
+/// of the same team (bilal) both have a visit; while the server is down each answers
+/// the same yes/no item differently; back online both sync. "Conflicten" shows the
+/// two values side by side with who (the author's and device's short ids, as the CLI
+/// reports them) and when; one tap keeps the value that is not shown now; after the
+/// app's sync, the CLI device has no open conflict and the kept value is current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb, tauri-driver, WebKitWebDriver and the built app: make test-e2e"]
+async fn a_conflict_between_two_devices_is_resolved_with_one_tap() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut server = server(root.path());
+    let (db, port) = (server.db.clone(), server.port);
+    let tablet = root.path().join("tablet");
+    enrolled_device(&server, &tablet, "anna");
+    let bilal = enrolled_device(&server, &root.path().join("bilal"), "bilal");
+    let item = "geld.post_ongeopend";
+
+    let display = Display::get();
+    let app = App::launch_with(
+        &display,
+        &app_binary(),
+        &tablet,
+        "conflict",
+        &[("VOORDEUR_SYNC_INTERVAL_SECS", SYNC_INTERVAL_SECS)],
+    )
+    .await;
+    app.resize(1280, 800).await;
+    app.wait_text("30 huishoudens").await;
+    app.click(&app.element("(//main//li//h3//a)[1]").await)
+        .await;
+    app.click(&app.button("Nieuw huisbezoek").await).await;
+    app.click(&app.button("Starten").await).await;
+    let visit = app
+        .wait_js(
+            "the visit screen",
+            STEP,
+            "const m = location.hash.match(/^#\\/visit\\/(.+)$/);\
+             return m && document.querySelectorAll('[data-item]').length > 0 ? decodeURIComponent(m[1]) : null;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .expect("visit id")
+        .to_string();
+
+    // The visit reaches bilal's device through the server (the app syncs by itself).
+    poll(
+        "the visit on bilal's device",
+        Duration::from_secs(60),
+        || {
+            bilal.sync();
+            bilal
+                .run(&["visit", "show", &visit])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+
+    // Both offline: the server is down while each answers the same item differently.
+    server.kill();
+    tap(&app, item, "Ja").await;
+    app.wait_js(
+        "the answer saved",
+        STEP,
+        "const s = document.querySelector('main [role=status][data-state]'); return s && s.dataset.state === 'saved';",
+        vec![],
+    )
+    .await;
+    bilal.ok(&["visit", "answer", &visit, item, "nee"]);
+
+    // Back online: both sync; the server keeps both values in a conflict.
+    let server = start_server_at(&db, port);
+    let conflict = poll(
+        "the conflict on bilal's device",
+        Duration::from_secs(60),
+        || {
+            bilal.sync();
+            let open = bilal.json(&["conflicts"]);
+            (open.as_array().map(Vec::len) == Some(1)).then(|| open[0].clone())
+        },
+    );
+    assert_eq!(conflict["field"], format!("answer.{item}"), "{conflict}");
+    let short = |id: &Value| -> String {
+        let hex: String = id
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| *c != '-')
+            .collect();
+        hex[hex.len().saturating_sub(8)..].to_string()
+    };
+    let mut expected_sides: Vec<(String, String)> = conflict["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| {
+            let shown = if v["value"] == json!(true) {
+                "Ja"
+            } else {
+                "Nee"
+            };
+            (
+                shown.to_string(),
+                format!(
+                    "Door {} op apparaat {}",
+                    short(&v["author"]),
+                    short(&v["device"])
+                ),
+            )
+        })
+        .collect();
+    expected_sides.sort();
+
+    app.click(
+        &app.element("//header//nav//a[normalize-space(.)='Conflicten']")
+            .await,
+    )
+    .await;
+    let sides = app
+        .wait_js(
+            "the conflict on Conflicten",
+            Duration::from_secs(60),
+            &format!(
+                "const s = (() => {{ {CONFLICT_SIDES} }})(); return s.length === 2 ? s : null;"
+            ),
+            vec![],
+        )
+        .await;
+    let sides: Vec<(String, bool, String, String)> = serde_json::from_value(sides).expect("sides");
+    let mut shown: Vec<(String, String)> = sides
+        .iter()
+        .map(|(value, _, by, _)| (value.clone(), by.clone()))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, expected_sides, "who wrote which value");
+    assert_eq!(
+        sides.iter().filter(|s| s.1).count(),
+        1,
+        "one value shown now: {sides:?}"
+    );
+    for (_, _, _, when) in &sides {
+        assert!(
+            when.starts_with("Gewijzigd ") && when.chars().any(|c| c.is_ascii_digit()),
+            "when: {when}"
+        );
+    }
+    app.wait_text(&format!("Huisbezoek · answer.{item}")).await;
+    app.screenshot("conflict-1280x800").await;
+    app.assert_accessible("the conflicts screen").await;
+    app.resize(800, 1280).await;
+    app.screenshot("conflict-800x1280").await;
+    app.assert_accessible("the conflicts screen at 800x1280")
+        .await;
+
+    // One tap keeps the value that is not shown now.
+    let (keep, _, _, _) = sides.iter().find(|s| !s.1).expect("a value not shown now");
+    let keep_value = json!(keep == "Ja");
+    let button = app
+        .element(&format!(
+            "//main//li[contains(@class,'side')][.//*[contains(@class,'value') and normalize-space(.)='{keep}']]//button"
+        ))
+        .await;
+    app.click(&button).await;
+    app.wait_text("Conflict opgelost.").await;
+    app.wait_text("Er zijn geen conflicten.").await;
+    app.screenshot("conflict-resolved-800x1280").await;
+    app.assert_accessible("the conflicts screen after resolving")
+        .await;
+
+    // The app syncs the resolution; bilal's device then has no open conflict and the
+    // kept value is current there.
+    poll(
+        "the resolution on bilal's device",
+        Duration::from_secs(60),
+        || {
+            bilal.sync();
+            let open = bilal.json(&["conflicts"]);
+            (open == json!([]) && cli_answer(&bilal, &visit, item) == keep_value).then_some(())
+        },
+    );
+    // And the app shows the kept value in the visit.
+    app.js(
+        "location.hash = arguments[0];",
+        vec![json!(format!("#/visit/{visit}"))],
+    )
+    .await;
+    app.wait_js(
+        "the kept value in the visit",
+        STEP,
+        "return document.evaluate(arguments[0], document, null, 9, null).singleNodeValue?.getAttribute('aria-pressed') === 'true';",
+        vec![json!(in_item(item, &format!("//button[normalize-space(.)='{keep}']")))],
+    )
+    .await;
+    app.close().await;
+    drop(server);
+}
