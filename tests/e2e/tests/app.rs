@@ -1071,8 +1071,9 @@ const CONFLICT_SIDES: &str = "return Array.from(document.querySelectorAll('main 
 /// A real conflict and its resolution with one tap: the app (anna) and a CLI device
 /// of the same team (bilal) both have a visit; while the server is down each answers
 /// the same yes/no item differently; back online both sync. "Conflicten" shows the
-/// two values side by side with who (the author's and device's short ids, as the CLI
-/// reports them) and when; one tap keeps the value that is not shown now; after the
+/// question and the household, and the two values side by side with who (the app's
+/// own worker by name, another author and each device by the short id the CLI
+/// reports) and when; one tap keeps the value that is not shown now; after the
 /// app's sync, the CLI device has no open conflict and the kept value is current.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb, tauri-driver, WebKitWebDriver and the built app: make test-e2e"]
@@ -1096,8 +1097,9 @@ async fn a_conflict_between_two_devices_is_resolved_with_one_tap() {
     .await;
     app.resize(1280, 800).await;
     app.wait_text("30 huishoudens").await;
-    app.click(&app.element("(//main//li//h3//a)[1]").await)
-        .await;
+    let link = app.element("(//main//li//h3//a)[1]").await;
+    let address = link.text().await.expect("address");
+    app.click(&link).await;
     app.click(&app.button("Nieuw huisbezoek").await).await;
     app.click(&app.button("Starten").await).await;
     let visit = app
@@ -1165,18 +1167,15 @@ async fn a_conflict_between_two_devices_is_resolved_with_one_tap() {
         .expect("values")
         .iter()
         .map(|v| {
-            let shown = if v["value"] == json!(true) {
-                "Ja"
+            // Ja is anna's, from the app: the app names its own worker.
+            let (shown, who) = if v["value"] == json!(true) {
+                ("Ja", "anna".to_string())
             } else {
-                "Nee"
+                ("Nee", short(&v["author"]))
             };
             (
                 shown.to_string(),
-                format!(
-                    "Door {} op apparaat {}",
-                    short(&v["author"]),
-                    short(&v["device"])
-                ),
+                format!("Door {who} op apparaat {}", short(&v["device"])),
             )
         })
         .collect();
@@ -1215,7 +1214,10 @@ async fn a_conflict_between_two_devices_is_resolved_with_one_tap() {
             "when: {when}"
         );
     }
-    app.wait_text(&format!("Huisbezoek · answer.{item}")).await;
+    // What the conflict is about, in words: the question and the household.
+    app.wait_text("Huisbezoek · Ligt er ongeopende post, zoals brieven of aanmaningen?")
+        .await;
+    app.wait_text(&address).await;
     app.screenshot("conflict-1280x800").await;
     app.assert_accessible("the conflicts screen").await;
     app.resize(800, 1280).await;
