@@ -8,6 +8,7 @@ fn main() {
         "app_status",
         "enrol",
         "list_households",
+        "count_households",
         "household_detail",
         "list_templates",
         "start_visit",

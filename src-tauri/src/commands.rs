@@ -21,6 +21,7 @@ pub const COMMANDS: &[&str] = &[
     "app_status",
     "enrol",
     "list_households",
+    "count_households",
     "household_detail",
     "list_templates",
     "start_visit",
@@ -62,8 +63,17 @@ pub async fn enrol<R: Runtime>(
 }
 
 #[tauri::command(async)]
-pub fn list_households(state: State<'_, AppState>, query: String) -> Result<Vec<HouseholdSummary>> {
-    state.list_households(&query)
+pub fn list_households(
+    state: State<'_, AppState>,
+    query: String,
+    limit: Option<u32>,
+) -> Result<Vec<HouseholdSummary>> {
+    state.list_households(&query, limit)
+}
+
+#[tauri::command(async)]
+pub fn count_households(state: State<'_, AppState>, query: String) -> Result<u64> {
+    state.count_households(&query)
 }
 
 #[tauri::command(async)]

@@ -61,6 +61,7 @@ pub fn run() {
             commands::app_status,
             commands::enrol,
             commands::list_households,
+            commands::count_households,
             commands::household_detail,
             commands::list_templates,
             commands::start_visit,

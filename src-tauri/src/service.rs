@@ -23,8 +23,10 @@ fn pin_hash(store: &Store) -> Result<Option<String>, AppError> {
     Ok(store.meta(PIN_META)?)
 }
 
-/// The most households one list shows; the search box narrows it down.
+/// Households one list asks for at first; "show more" asks for this many more.
 pub const LIST_LIMIT: usize = 500;
+/// The most households one request may ask for.
+pub const MAX_LIST_LIMIT: usize = 20_000;
 
 /// A longer query is a mistake, not a search.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -167,10 +169,24 @@ impl AppState {
         Ok(user)
     }
 
-    pub fn list_households(&self, query: &str) -> Result<Vec<HouseholdSummary>, AppError> {
+    /// The first `limit` households (default [`LIST_LIMIT`]) matching `query`, in
+    /// address order.
+    pub fn list_households(
+        &self,
+        query: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<HouseholdSummary>, AppError> {
+        let query = normalise_query(query)?;
+        let limit = limit.map_or(LIST_LIMIT, |l| (l as usize).clamp(1, MAX_LIST_LIMIT));
+        let store = self.unlocked_store()?;
+        Ok(store.search_households(query, limit)?)
+    }
+
+    /// How many households match `query` (the list may show fewer).
+    pub fn count_households(&self, query: &str) -> Result<u64, AppError> {
         let query = normalise_query(query)?;
         let store = self.unlocked_store()?;
-        Ok(store.search_households(query, LIST_LIMIT)?)
+        Ok(store.count_households(query)?)
     }
 
     pub fn household_detail(&self, id: &str) -> Result<HouseholdDetail, AppError> {

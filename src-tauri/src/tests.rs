@@ -81,10 +81,10 @@ fn last_status(events: &RecordedEvents) -> Option<SyncState> {
 fn a_household_page_shows_residents_visits_signals_and_follow_ups() {
     let (d, household) = seeded();
     let s = &d.state;
-    let list = s.list_households("kerk").expect("search");
+    let list = s.list_households("kerk", None).expect("search");
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].residents, vec!["Fatima de Vries".to_string()]);
-    assert_eq!(s.list_households("fatima").expect("by name").len(), 1);
+    assert_eq!(s.list_households("fatima", None).expect("by name").len(), 1);
 
     let templates = s.list_templates().expect("templates");
     assert_eq!(templates.len(), 1);
@@ -500,7 +500,7 @@ fn background_sync_reaches_up_to_date_goes_offline_and_recovers() {
     assert_eq!(status.server_url.as_deref(), Some(server.url().as_str()));
 
     // The team's households and the sample template arrived.
-    let households = d.state.list_households("").expect("households");
+    let households = d.state.list_households("", None).expect("households");
     assert_eq!(households.len(), 30);
     let templates = d.state.list_templates().expect("templates");
     assert!(templates.iter().any(|t| t.id.to_string() == TEMPLATE_ID));
@@ -580,7 +580,11 @@ fn background_sync_reaches_up_to_date_goes_offline_and_recovers() {
         revoked.error.as_ref().map(|e| e.code.as_str()),
         Some("device_revoked")
     );
-    assert!(d.state.list_households("").expect("households").is_empty());
+    assert!(d
+        .state
+        .list_households("", None)
+        .expect("households")
+        .is_empty());
     assert!(!d.state.app_status().expect("status").enrolled);
     assert_eq!(
         d.state
@@ -608,7 +612,10 @@ fn background_sync_reaches_up_to_date_goes_offline_and_recovers() {
     wait_for(&d, "up to date after enrolling again", |s| {
         s.state == SyncStateKind::UpToDate
     });
-    assert_eq!(d.state.list_households("").expect("households").len(), 30);
+    assert_eq!(
+        d.state.list_households("", None).expect("households").len(),
+        30
+    );
     let now = d.state.store.lock().expect("store").device_id().to_string();
     assert_ne!(now, device, "a new device id after the wipe");
 
@@ -650,14 +657,14 @@ fn the_lock_keeps_resident_data_behind_the_pin() {
         let mut store = state.store.lock().expect("store");
         voordeur_sync::sync(&mut store, &transport, &mut |_| {}).expect("sync");
     }
-    let households = state.list_households("").expect("open");
+    let households = state.list_households("", None).expect("open");
     assert_eq!(households.len(), 30);
     let h = households[0].id.to_string();
 
     state.lock_now().expect("lock");
     assert!(state.app_status().expect("status").locked);
     for refused in [
-        state.list_households("").map(|_| ()),
+        state.list_households("", None).map(|_| ()),
         state.household_detail(&h).map(|_| ()),
         state.my_follow_ups().map(|_| ()),
         state.list_conflicts().map(|_| ()),
@@ -666,15 +673,15 @@ fn the_lock_keeps_resident_data_behind_the_pin() {
     }
     assert_eq!(kind(state.unlock("11111")).0, ErrorKind::WrongPin);
     state.unlock(PIN).expect("unlock");
-    assert_eq!(state.list_households("").expect("open").len(), 30);
+    assert_eq!(state.list_households("", None).expect("open").len(), 30);
 
     // Idle for the whole timeout: locked; activity before that keeps it open.
     *t.lock().expect("clock") += after - Duration::from_secs(1);
     state.still_here().expect("still here");
     *t.lock().expect("clock") += after - Duration::from_secs(1);
-    state.list_households("").expect("still open");
+    state.list_households("", None).expect("still open");
     *t.lock().expect("clock") += after;
-    assert_eq!(kind(state.list_households("")).0, ErrorKind::Locked);
+    assert_eq!(kind(state.list_households("", None)).0, ErrorKind::Locked);
     assert_eq!(kind(state.still_here()).0, ErrorKind::Locked);
 
     // Five wrong PINs: the next try must wait, even with the right PIN.
@@ -693,9 +700,9 @@ fn the_lock_keeps_resident_data_behind_the_pin() {
     );
     let status = again.app_status().expect("status");
     assert!(status.enrolled && status.pin_set && status.locked);
-    assert_eq!(kind(again.list_households("")).0, ErrorKind::Locked);
+    assert_eq!(kind(again.list_households("", None)).0, ErrorKind::Locked);
     again.unlock(PIN).expect("unlock");
-    assert_eq!(again.list_households("").expect("open").len(), 30);
+    assert_eq!(again.list_households("", None).expect("open").len(), 30);
     server.stop();
 }
 
@@ -715,18 +722,47 @@ fn too_long_without_sync_refuses_data_until_the_next_sync() {
         voordeur_sync::sync(&mut store, &transport, &mut |_| {}).expect("sync");
     };
     sync(s);
-    assert_eq!(s.list_households("").expect("open").len(), 30);
+    assert_eq!(s.list_households("", None).expect("open").len(), 30);
     let old = (chrono::Utc::now() - chrono::Duration::days(15)).to_rfc3339();
     s.store
         .lock()
         .expect("store")
         .set_meta(voordeur_store::meta_keys::LAST_SYNC, &old)
         .expect("meta");
-    let e = s.list_households("").expect_err("refused");
+    let e = s.list_households("", None).expect_err("refused");
     assert_eq!(e.kind(), ErrorKind::SyncRequired);
     assert!(e.to_string().contains("15 days"), "{e}");
     assert_eq!(kind(s.my_follow_ups()).0, ErrorKind::SyncRequired);
     sync(s);
-    assert_eq!(s.list_households("").expect("open again").len(), 30);
+    assert_eq!(s.list_households("", None).expect("open again").len(), 30);
     server.stop();
+}
+
+/// A team with more households than one list asks for: the list says how many there
+/// are, gives the first page, and more on request.
+#[test]
+fn the_list_counts_every_household_and_gives_more_on_request() {
+    let d = device();
+    let s = &d.state;
+    {
+        let mut store = s.store.lock().expect("store");
+        for i in 0..620 {
+            store
+                .add_household(NewHousehold {
+                    address: format!("Lindenlaan {i}"),
+                    postcode: "9711 AB".into(),
+                    ..NewHousehold::default()
+                })
+                .expect("household");
+        }
+    }
+    assert_eq!(s.count_households("").expect("count"), 620);
+    assert_eq!(s.list_households("", None).expect("first page").len(), 500);
+    assert_eq!(s.list_households("", Some(1_000)).expect("more").len(), 620);
+    assert_eq!(
+        s.list_households("", Some(0)).expect("at least one").len(),
+        1
+    );
+    assert_eq!(s.count_households("lindenlaan 61").expect("count"), 11);
+    assert_eq!(s.count_households("geen").expect("count"), 0);
 }

@@ -107,28 +107,8 @@ impl Store {
                 order_p = order.replace("h.", "p.")
             )
         };
-        let (sql, param) = if q.is_empty() {
-            (page("?1 = ''", "h.address"), String::new())
-        } else if q.chars().count() >= 3 {
-            // Trigram index: a quoted phrase finds the text anywhere in the body.
-            (
-                page(
-                    "h.rowid IN (SELECT rowid FROM household_search WHERE household_search MATCH ?1)",
-                    "h.address",
-                ),
-                format!("\"{}\"", q.replace('"', "\"\"")),
-            )
-        } else {
-            // One or two characters: too short for trigrams; match the start of the
-            // address through its case-insensitive index.
-            (
-                page(
-                    "h.address COLLATE NOCASE >= ?1 AND h.address COLLATE NOCASE < ?1 || char(1114111)",
-                    "h.address COLLATE NOCASE",
-                ),
-                q.clone(),
-            )
-        };
+        let (filter, order, param) = household_filter(&q);
+        let sql = page(filter, order);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![param, limit], |r| {
             let names: Option<String> = r.get(4)?;
@@ -159,6 +139,18 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// How many households match `query` (the same matching as
+    /// [`Store::search_households`], without its limit).
+    pub fn count_households(&self, query: &str) -> Result<u64, StoreError> {
+        let q = query.trim().to_lowercase();
+        let (filter, _, param) = household_filter(&q);
+        let sql = format!("SELECT count(*) FROM households h WHERE h.deleted = 0 AND {filter}");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![param], |r| r.get(0))?)
     }
 
     pub fn household(&self, hid: HouseholdId) -> Result<Household, StoreError> {
@@ -441,6 +433,29 @@ impl Store {
     }
 }
 
+/// The household filter of a (lower-cased, trimmed) search: SQL over `h` with `?1`, the
+/// order to walk in, and the value of `?1`.
+fn household_filter(q: &str) -> (&'static str, &'static str, String) {
+    if q.is_empty() {
+        ("?1 = ''", "h.address", String::new())
+    } else if q.chars().count() >= 3 {
+        // Trigram index: a quoted phrase finds the text anywhere in the body.
+        (
+            "h.rowid IN (SELECT rowid FROM household_search WHERE household_search MATCH ?1)",
+            "h.address",
+            format!("\"{}\"", q.replace('"', "\"\"")),
+        )
+    } else {
+        // One or two characters: too short for trigrams; match the start of the
+        // address through its case-insensitive index.
+        (
+            "h.address COLLATE NOCASE >= ?1 AND h.address COLLATE NOCASE < ?1 || char(1114111)",
+            "h.address COLLATE NOCASE",
+            q.to_string(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{NewHousehold, NewResident, Store};
@@ -489,5 +504,10 @@ mod tests {
         assert_eq!(found("9712 c"), vec!["beatrixlaan 2"]);
         assert!(found("zzz").is_empty());
         assert!(found("\"").is_empty());
+        // The count matches what a search without a limit finds.
+        for q in ["", "be", "yilmaz", "9712", "zzz"] {
+            let all = store.search_households(q, 1_000).expect("search").len() as u64;
+            assert_eq!(store.count_households(q).expect("count"), all, "{q}");
+        }
     }
 }

@@ -94,6 +94,10 @@ export function installMock(params: URLSearchParams): void {
           if (args.code === 'offline') throw { kind: 'offline', message: 'connection refused' };
           enrolled = true;
           return user;
+        case 'count_households': {
+          const q = String(args.query ?? '').toLowerCase();
+          return households.filter((h) => !q || `${h.address} ${h.postcode} ${(residents[h.id] ?? []).map((r) => r.name).join(' ')}`.toLowerCase().includes(q)).length;
+        }
         case 'list_households': {
           const q = String(args.query ?? '').toLowerCase();
           return households

@@ -126,9 +126,20 @@ export function stillHere(): Promise<void> {
   return call<void>('still_here');
 }
 
-/** Households on this device matching `query` (address, postcode, resident name). */
-export function listHouseholds(query: string): Promise<HouseholdSummary[]> {
-  return call<HouseholdSummary[]>('list_households', { query });
+/** How many households one list asks for at first, and more each time after. */
+export const LIST_PAGE = 500;
+
+/**
+ * The first `limit` (default 500) households on this device matching `query`
+ * (address, postcode, resident name), in address order.
+ */
+export function listHouseholds(query: string, limit?: number): Promise<HouseholdSummary[]> {
+  return call<HouseholdSummary[]>('list_households', { query, limit: limit ?? null });
+}
+
+/** How many households match `query` (the list may hold fewer). */
+export function countHouseholds(query: string): Promise<number> {
+  return call<number>('count_households', { query });
 }
 
 /** A household with residents, visits (newest first), open signals and follow-ups. */

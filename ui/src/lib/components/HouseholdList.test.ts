@@ -47,6 +47,27 @@ describe('HouseholdList', () => {
     expect(document.querySelector('li.card a')?.textContent).toBe('Kerkstraat 1');
   });
 
+  it('counts every household and asks for more when all loaded cards are drawn', async () => {
+    let asked = 0;
+    const { rerender } = render(HouseholdList, {
+      households: households(120),
+      total: 4970,
+      query: '',
+      onloadmore: () => {
+        asked += 1;
+      },
+    });
+    expect(screen.getByRole('status').textContent).toBe('4.970 huishoudens');
+    expect(screen.getByText('60 van de 4.970 getoond')).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Toon 60 meer' }));
+    expect(cards()).toBe(120);
+    expect(asked).toBe(0);
+    await fireEvent.click(screen.getByRole('button', { name: 'Toon 60 meer' }));
+    expect(asked).toBe(1);
+    await rerender({ households: households(240), total: 4970, query: '' });
+    expect(cards()).toBe(180);
+  });
+
   it('shows a short list whole', () => {
     render(HouseholdList, { households: households(12), query: '' });
     expect(cards()).toBe(12);
