@@ -1230,6 +1230,12 @@ fn a_household_moves_to_another_team(backend: Backend) {
         .and_then(|v| v.as_str())
         .and_then(|v| v.parse::<Uuid>().ok())
         .expect("the visit's household");
+    // Households made on a device carry their team.
+    let noord = s.team_id("noord").to_string();
+    s.push_ok(
+        anna,
+        &[anna.change(Household, h, "team_id", json!(noord), None)],
+    );
     // A conflict about the visit: the same answer, differently, unseen by each other.
     s.push_ok(
         anna,
@@ -1256,8 +1262,25 @@ fn a_household_moves_to_another_team(backend: Backend) {
         "household, visit, note, conflict: {moved:?}"
     );
 
-    // Emre, from his old cursor, receives every current field of every record.
-    let (got, _) = s.pull_all(emre, emre_cursor);
+    // Emre, from his old cursor, receives every current field of every record, and
+    // never the old team: a device that ended a pull batch on it would erase the
+    // household it is receiving (batches of 3 here, so every boundary occurs).
+    let mut got = Vec::new();
+    let mut cursor = emre_cursor;
+    for round in 0.. {
+        assert!(round < 1_000, "pulling never ends");
+        let page = s.pull(emre, cursor, Some(3));
+        for c in &page.changes {
+            if c.entity == Household && c.field == "team_id" {
+                assert_eq!(c.value, json!(zuid), "zuid is told the old team");
+            }
+        }
+        got.extend(page.changes);
+        cursor = page.cursor;
+        if !page.more {
+            break;
+        }
+    }
     let mut zuid_view = Replica::new();
     zuid_view.apply(&got);
     for ((entity, record, field), c) in before_fields(&before, h, v, note) {

@@ -969,6 +969,12 @@ pub fn move_household(
             .map(|(f, s)| (f.clone(), s.clone()))
             .collect();
         for (field, state) in fields {
+            // The old team is not sent to the new team's devices: a pull batch that
+            // ended with it would make them erase what they just received. The
+            // household's new team follows below.
+            if *entity == EntityKind::Household && field == "team_id" {
+                continue;
+            }
             let again = Change {
                 id: ChangeId::new(),
                 entity: *entity,
