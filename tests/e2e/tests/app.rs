@@ -760,10 +760,24 @@ async fn keyboard_visit_with_signal_follow_ups_and_both_languages() {
     )
     .await;
     app.press(Key::Enter).await;
+    // The chooser took the place of the button: the focus is in it, on the checklist
+    // chosen, and the next Tab reaches "Starten".
+    let focus = app
+        .wait_js(
+            "the focus on the chosen checklist",
+            STEP,
+            "const a = document.activeElement; return a && a.type === 'radio' && a.checked ? a.closest('label').innerText : null;",
+            vec![],
+        )
+        .await;
+    assert!(
+        focus.as_str().unwrap_or("").contains("Huisbezoek basis"),
+        "{focus}"
+    );
     app.tab_to(
         "Starten",
         "a.tagName === 'BUTTON' && a.innerText.trim() === 'Starten'",
-        30,
+        1,
     )
     .await;
     app.screenshot("keyboard-start-visit-1280x800").await;
