@@ -139,6 +139,13 @@ pub fn start_server(dir: &Path) -> Server {
 /// ones). Its output goes next to the database, to `server-PORT-N.out` / `.err`.
 pub fn start_server_at(db: &Path, port: u16) -> Server {
     let dir = db.parent().expect("database folder");
+    start_server_on(&db.display().to_string(), dir, port, true)
+}
+
+/// Start `voordeur-server serve` on any database URL (`--demo` seeds it, once), its
+/// output in `log_dir`. `Server::db` is then the URL, as the admin commands take it.
+pub fn start_server_on(db: &str, log_dir: &Path, port: u16, demo: bool) -> Server {
+    let dir = log_dir;
     let mut n = 0;
     let (out, err) = loop {
         let out = dir.join(format!("server-{port}-{n}.out"));
@@ -147,10 +154,15 @@ pub fn start_server_at(db: &Path, port: u16) -> Server {
         }
         n += 1;
     };
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--listen", listen.as_str()];
+    if demo {
+        args.push("--demo");
+    }
     let child = Command::new(bin("voordeur-server"))
         .arg("--db")
         .arg(db)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(&args)
         .env_remove("VOORDEUR_DB")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).expect("server out file"))
@@ -162,7 +174,7 @@ pub fn start_server_at(db: &Path, port: u16) -> Server {
         proc: Proc::new(child),
         url: format!("http://127.0.0.1:{port}"),
         port,
-        db: db.to_path_buf(),
+        db: PathBuf::from(db),
         codes: Vec::new(),
     };
     let deadline = Instant::now() + START_DEADLINE;

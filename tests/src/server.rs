@@ -138,11 +138,21 @@ impl Device {
 }
 
 /// One server "process": its own state (clock, connection pool) over a database.
+/// Requests go through its router in this process, or — for a server made with
+/// [`TestServer::os_process`] — over loopback HTTP to a real `voordeur-server` process.
 pub struct TestServer {
     pub state: AppState,
     pub url: String,
     router: Router,
     _dir: Arc<tempfile::TempDir>,
+    remote: Option<Remote>,
+}
+
+/// A `voordeur-server` process and an HTTP client for it.
+struct Remote {
+    base: String,
+    client: reqwest::blocking::Client,
+    _process: crate::procs::Server,
 }
 
 impl TestServer {
@@ -161,7 +171,28 @@ impl TestServer {
             state,
             url: url.to_string(),
             _dir: dir,
+            remote: None,
         }
+    }
+
+    /// A real `voordeur-server serve` process on the same database, on a free loopback
+    /// port; requests to the returned server go to it over HTTP. (Operator helpers still
+    /// use the database directly, as the admin commands do.)
+    pub fn os_process(&self) -> TestServer {
+        let port = crate::pg::free_port();
+        let process = crate::procs::start_server_on(&self.url, self._dir.path(), port, false);
+        let client = reqwest::blocking::Client::builder()
+            .no_gzip()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .expect("HTTP client");
+        let mut server = TestServer::open(&self.url, self._dir.clone());
+        server.remote = Some(Remote {
+            base: process.url.clone(),
+            client,
+            _process: process,
+        });
+        server
     }
 
     /// A second server process on the same database, as behind a load balancer.
@@ -173,8 +204,11 @@ impl TestServer {
         self.state.now_ms()
     }
 
-    /// Send one request through the router, without a socket.
+    /// Send one request through the router, without a socket (or to the process).
     pub fn send(&self, req: Request<Body>) -> Reply {
+        if let Some(remote) = &self.remote {
+            return remote.send(req);
+        }
         let router = self.router.clone();
         runtime().block_on(async move {
             let resp = router.oneshot(req).await.expect("the router is infallible");
@@ -383,5 +417,39 @@ impl TestServer {
             }
         }
         panic!("pull did not end after 1000 batches");
+    }
+}
+
+impl Remote {
+    /// The same request over loopback HTTP, the answer as it came (no decompression).
+    fn send(&self, req: Request<Body>) -> Reply {
+        let (parts, body) = req.into_parts();
+        let body = runtime()
+            .block_on(body.collect())
+            .expect("request body")
+            .to_bytes();
+        let url = format!("{}{}", self.base, parts.uri);
+        let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).expect("method");
+        let mut request = self.client.request(method, url).body(body.to_vec());
+        for (name, value) in &parts.headers {
+            request = request.header(name.as_str(), value.as_bytes());
+        }
+        let response = request.send().expect("the server process answers");
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+        let mut headers = HeaderMap::new();
+        for (name, value) in response.headers() {
+            if let (Ok(n), Ok(v)) = (
+                axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                axum::http::HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                headers.append(n, v);
+            }
+        }
+        let body = response.bytes().expect("response body").to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 }
