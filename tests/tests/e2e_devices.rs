@@ -302,3 +302,50 @@ fn a_household_moved_to_another_team_leaves_one_and_reaches_the_other_whole() {
     second.sync();
     assert_eq!(second.ok(&["export"]), emre.ok(&["export"]));
 }
+
+/// A worker moves to another team (`voordeur-server user move`): at the next sync her
+/// device erases the old team's households and receives the new team's, all of them.
+#[test]
+fn a_worker_moved_to_another_team_gets_its_households_and_loses_the_old() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = start_server(root.path());
+    let anna = enrol(&server, root.path(), "anna");
+    let emre = enrol(&server, root.path(), "emre");
+    anna.sync();
+    emre.sync();
+    let noord = ids(&anna.json(&["household", "list"]));
+    let mut zuid = ids(&emre.json(&["household", "list"]));
+    assert_eq!((noord.len(), zuid.len()), (30, 30));
+    let noord_address = anna.json(&["household", "list"])[0]["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+
+    let said = admin(
+        &server,
+        &["user", "move", "--name", "anna", "--team", "zuid"],
+    );
+    assert!(said.contains("moved user anna"), "{said}");
+    anna.sync();
+    let mut now = ids(&anna.json(&["household", "list"]));
+    now.sort();
+    zuid.sort();
+    assert_eq!(
+        now, zuid,
+        "anna's device holds team zuid's households, all of them"
+    );
+    assert_eq!(anna.json(&["status"])["team_name"], "zuid");
+    assert!(!anna.ok(&["export"]).contains(&noord_address));
+    // And she works for zuid from now on: her new household reaches emre.
+    let h = anna.id(&[
+        "household",
+        "add",
+        "--address",
+        "Zuiderweg 1",
+        "--postcode",
+        "9722 AA",
+    ]);
+    anna.sync();
+    emre.sync();
+    assert!(ids(&emre.json(&["household", "list"])).contains(&h));
+}

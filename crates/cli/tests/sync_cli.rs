@@ -70,6 +70,16 @@ fn server(revoked: Arc<AtomicBool>) -> Stub {
                 }),
             ),
             "/v1/enrol" => Reply::error(401, "invalid_code", "code unknown, used or expired"),
+            "/v1/me" => Reply::json(
+                200,
+                json!({
+                    "id": "01930000-0000-7000-8000-0000000000a1",
+                    "name": "Sanne Bakker",
+                    "role": "worker",
+                    "team_id": "01930000-0000-7000-8000-0000000000e1",
+                    "team_name": "Wijkteam Oost",
+                }),
+            ),
             "/v1/push" => {
                 let push: PushRequest = serde_json::from_slice(&req.body).expect("push");
                 let accepted = push

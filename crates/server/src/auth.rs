@@ -90,6 +90,24 @@ pub fn ensure_team(t: &mut dyn Sql, name: &str) -> Result<TeamId, ServerError> {
     Ok(id)
 }
 
+/// Move a worker or team lead to another team. Their devices learn it at their next
+/// sync (`GET /v1/me`), erase the old team's households and pull the new team's.
+pub fn move_user(t: &mut dyn Sql, name: &str, team: &str) -> Result<TeamId, ServerError> {
+    let rows = t.query("SELECT role FROM users WHERE name = $1", &[name.into()])?;
+    let Some(role) = rows.first().and_then(|r| r[0].text().map(String::from)) else {
+        return Err(ServerError::NotFound(format!("no user named {name:?}")));
+    };
+    if role == Role::Admin.as_str() {
+        return Err(ServerError::BadRequest("an admin has no team".into()));
+    }
+    let team_id = ensure_team(t, team)?;
+    t.execute(
+        "UPDATE users SET team_id = $1 WHERE name = $2",
+        &[team_id.to_string().into(), name.into()],
+    )?;
+    Ok(team_id)
+}
+
 pub fn add_user(
     t: &mut dyn Sql,
     name: &str,

@@ -75,6 +75,14 @@ enum HouseholdCmd {
 
 #[derive(Subcommand)]
 enum UserCmd {
+    /// Move a worker or team lead to another team: their devices erase the old team's
+    /// households and receive the new team's at their next sync.
+    Move {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        team: String,
+    },
     Add {
         #[arg(long)]
         name: String,
@@ -132,6 +140,13 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                 .map_err(|e: voordeur_core::UnknownValue| ServerError::BadRequest(e.to_string()))?;
             let user = db.tx(|t| auth::add_user(t, &name, role, team.as_deref()))?;
             println!("{}", user.id);
+        }
+        Command::User(UserCmd::Move { name, team }) => {
+            db.tx(|t| {
+                auth::move_user(t, &name, &team)?;
+                auth::audit(t, now_ms(), "admin", "user.move", &name, "ok", "cli")
+            })?;
+            println!("moved user {name} to team {team}");
         }
         Command::EnrolCode { user } => {
             let code = db.tx(|t| auth::create_enrol_code(t, &user, now_ms()))?;

@@ -311,6 +311,46 @@ impl Store {
         }))
     }
 
+    /// Take in the user as the server knows them now. When the team or role differs
+    /// from the enrolment, erase every household outside the new team (with everything
+    /// under it), record the new team and role, and start pulling from the beginning,
+    /// in one transaction. Returns whether anything changed.
+    pub fn rescope(&mut self, user: &UserInfo) -> Result<bool, StoreError> {
+        let Some(enrolment) = self.enrolment()? else {
+            return Ok(false);
+        };
+        if enrolment.user.id != user.id
+            || (enrolment.user.team_id == user.team_id && enrolment.user.role == user.role)
+        {
+            return Ok(false);
+        }
+        let tx = self.conn.transaction()?;
+        let all: std::collections::BTreeSet<String> = {
+            let mut stmt = tx.prepare("SELECT id FROM households")?;
+            let ids = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
+            ids
+        };
+        let team = user.team_id.map(|t| t.to_string()).unwrap_or_default();
+        crate::scope::erase_households_out_of_scope(&tx, &team, &all)?;
+        meta_set(&tx, k::ROLE, user.role.as_str())?;
+        for (key, value) in [
+            (k::TEAM_ID, user.team_id.map(|t| t.to_string())),
+            (k::TEAM_NAME, user.team_name.clone()),
+        ] {
+            match value {
+                Some(v) => meta_set(&tx, key, &v)?,
+                None => {
+                    tx.execute("DELETE FROM device_meta WHERE key = ?1", [key])?;
+                }
+            }
+        }
+        tx.execute("DELETE FROM device_meta WHERE key = ?1", [k::SYNC_CURSOR])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// The team of the enrolled user; new households belong to it.
     pub fn team_id(&self) -> Result<Option<TeamId>, StoreError> {
         meta_get(&self.conn, k::TEAM_ID)?

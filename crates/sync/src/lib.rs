@@ -90,7 +90,8 @@ pub fn sync(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
-    let exchanged = push(store, transport, progress, &mut report)
+    let exchanged = rescope(store, transport)
+        .and_then(|()| push(store, transport, progress, &mut report))
         .and_then(|()| pull(store, transport, progress, &mut report));
     if let Err(SyncError::Revoked) = exchanged {
         // A lost or stolen tablet: nothing of the residents may stay on it.
@@ -109,6 +110,17 @@ pub fn sync(
         "sync done"
     );
     Ok(report)
+}
+
+/// The user's team or role changed on the server: the device keeps only what the new
+/// scope allows and pulls the new scope from the start.
+fn rescope(store: &mut Store, transport: &dyn Transport) -> Result<(), SyncError> {
+    if let Some(user) = transport.current_user()? {
+        if store.rescope(&user)? {
+            tracing::info!("the user's team changed; pulling the new team's data");
+        }
+    }
+    Ok(())
 }
 
 fn push(

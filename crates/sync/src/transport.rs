@@ -21,6 +21,11 @@ use voordeur_core::protocol::{
 pub trait Transport {
     fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError>;
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError>;
+    /// The user this device acts for as the server knows them now (their team may have
+    /// changed); `None` when the transport cannot tell (test links).
+    fn current_user(&self) -> Result<Option<UserInfo>, SyncError> {
+        Ok(None)
+    }
 }
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -113,6 +118,10 @@ impl HttpTransport {
 }
 
 impl Transport for HttpTransport {
+    fn current_user(&self) -> Result<Option<UserInfo>, SyncError> {
+        HttpTransport::me(self).map(Some)
+    }
+
     fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
         let json = serde_json::to_vec(request).map_err(|e| SyncError::Protocol(e.to_string()))?;
         let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());

@@ -44,6 +44,7 @@ fn enrol_then_sync_over_http() {
     let user = user();
     let pulled = remote_change();
     let reply_user = user.clone();
+    let me = user.clone();
     let reply_change = pulled.clone();
     let stub = Stub::start(move |req| match req.path.as_str() {
         "/v1/enrol" => {
@@ -56,6 +57,7 @@ fn enrol_then_sync_over_http() {
                 json!({ "token": "tok-1", "device_id": body["device_id"], "user": reply_user }),
             )
         }
+        "/v1/me" => Reply::json(200, serde_json::to_value(&me).expect("json")),
         "/v1/push" => {
             let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
             let accepted: Vec<Accepted> = push
@@ -116,16 +118,21 @@ fn enrol_then_sync_over_http() {
 
     let requests = stub.requests();
     let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(paths, ["/v1/enrol", "/v1/enrol", "/v1/push", "/v1/pull"]);
+    // A sync asks who the device acts for now (its team may have changed), pushes,
+    // then pulls.
+    assert_eq!(
+        paths,
+        ["/v1/enrol", "/v1/enrol", "/v1/me", "/v1/push", "/v1/pull"]
+    );
     for r in &requests {
         assert_eq!(r.header(PROTOCOL_HEADER), Some("1"), "{}", r.path);
     }
     assert_eq!(requests[0].json()["device_id"], json!(store.device_id()));
     assert_eq!(requests[0].header("authorization"), None);
-    let push = &requests[2];
+    let push = &requests[3];
     assert_eq!(push.header("authorization"), Some("Bearer tok-1"));
     assert_eq!(push.header("content-encoding"), Some("gzip"));
-    let pull = &requests[3];
+    let pull = &requests[4];
     assert_eq!(pull.param("since").as_deref(), Some("0"));
     assert_eq!(pull.param("limit").as_deref(), Some("2000"));
     assert!(pull
