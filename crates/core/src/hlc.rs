@@ -173,16 +173,13 @@ impl Clock {
     /// The same time source and the same last timestamp, under another device id (a
     /// wiped device starts over as a new device; its later stamps still order after
     /// everything it stamped before).
-    pub fn renamed(self, device: DeviceId) -> Clock {
+    pub fn rename(&mut self, device: DeviceId) {
+        self.device = device;
         let last = self
             .last
-            .into_inner()
+            .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Clock {
-            device,
-            time: self.time,
-            last: Mutex::new(Hlc { device, ..last }),
-        }
+        last.device = device;
     }
 
     /// Physical time of the underlying source, in milliseconds.

@@ -141,8 +141,7 @@ impl Store {
     /// the server says this device is revoked.
     pub fn wipe(&mut self) -> Result<(), StoreError> {
         let tables = data_tables(&self.conn)?;
-        let new_device = voordeur_core::DeviceId::new();
-        let device = new_device.to_string();
+        let device = voordeur_core::DeviceId::new().to_string();
         let tx = self.conn.transaction()?;
         tx.pragma_update(None, "secure_delete", "ON")?;
         for table in &tables {
@@ -154,22 +153,13 @@ impl Store {
             [&device],
         )?;
         tx.commit()?;
-        let clock = std::mem::replace(
-            &mut self.clock,
-            voordeur_core::Clock::new(new_device, Box::new(voordeur_core::SystemTime)),
-        );
-        self.clock = clock.renamed(new_device);
-        self.device = new_device;
-        self.user = None;
-        self.templates.borrow_mut().clear();
+        self.reload_identity()?;
         self.conn.execute_batch("VACUUM")?;
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
-}
 
-impl Store {
     /// Take up the device id stored in the file when another connection changed it
     /// (the app's sync connection wiped the device after a revocation): later writes
     /// and a new enrolment then use the new identity, not the revoked one.
@@ -179,11 +169,7 @@ impl Store {
             .parse()
             .map_err(|_| StoreError::Corrupt("device id"))?;
         if stored != self.device {
-            let clock = std::mem::replace(
-                &mut self.clock,
-                voordeur_core::Clock::new(stored, Box::new(voordeur_core::SystemTime)),
-            );
-            self.clock = clock.renamed(stored);
+            self.clock.rename(stored);
             self.device = stored;
             self.templates.borrow_mut().clear();
         }
