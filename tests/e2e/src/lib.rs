@@ -117,8 +117,40 @@ fn port_open(port: u16) -> bool {
 pub struct Display {
     /// `:N`.
     pub name: String,
-    /// Our own Xvfb, killed when dropped; `None` when `$DISPLAY` was set.
+    /// Our own Xvfb, stopped when dropped; `None` when `$DISPLAY` was set.
     _xvfb: Option<Proc>,
+}
+
+impl Drop for Display {
+    /// Stop our Xvfb with SIGTERM first, so it removes its `/tmp/.X<N>-lock` and
+    /// socket (a SIGKILLed Xvfb leaves them behind, and they pile up run after run).
+    fn drop(&mut self) {
+        if let Some(xvfb) = self._xvfb.as_mut() {
+            if let Some(pid) = xvfb.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+                xvfb.wait_timeout(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Is display `n` taken: a lock file of a live process, or (without a lock) a socket?
+/// A lock whose process is gone is stale: it and its socket are removed, so the display
+/// is free again (and the socket appearing means our Xvfb is up, not the old one).
+fn display_taken(n: u32) -> bool {
+    let (lock, socket) = (format!("/tmp/.X{n}-lock"), format!("/tmp/.X11-unix/X{n}"));
+    match std::fs::read_to_string(&lock) {
+        Ok(text) => match text.trim().parse::<u32>() {
+            Ok(pid) if !Path::new(&format!("/proc/{pid}")).exists() => {
+                let _ = std::fs::remove_file(&socket);
+                std::fs::remove_file(&lock).is_err()
+            }
+            _ => true,
+        },
+        Err(_) => Path::new(&socket).exists(),
+    }
 }
 
 impl Display {
@@ -135,9 +167,7 @@ impl Display {
     /// window in both tablet orientations (1280×800 and 800×1280).
     pub fn xvfb() -> Display {
         for n in 90..190u32 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            {
+            if display_taken(n) {
                 continue;
             }
             let name = format!(":{n}");
