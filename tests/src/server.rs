@@ -17,7 +17,8 @@ use tower::ServiceExt;
 use uuid::Uuid;
 use voordeur_core::change::EntityKind;
 use voordeur_core::protocol::{
-    EnrolResponse, PullResponse, PushResponse, UserInfo, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    EnrolResponse, PullResponse, PushRequest, PushResponse, UserInfo, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
 };
 use voordeur_core::{
     Change, ChangeId, ChecklistTemplate, Clock, DeviceId, Hlc, Role, SystemTime, TeamId,
@@ -300,34 +301,36 @@ impl TestServer {
             .expect("count")
     }
 
-    /// What a bad request must not change: rows of the log, the fields and the records.
+    /// Changes in the server's log.
+    pub fn logged(&self) -> i64 {
+        self.query("SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM log", &[])[0][0]
+            .int()
+            .expect("changes in the log")
+    }
+
+    /// What a bad request must not change: changes in the log, the records, and the
+    /// size of the records' stored fields.
     pub fn snapshot(&self) -> [i64; 3] {
         [
-            self.count("log"),
-            self.count("fields"),
+            self.logged(),
             self.count("records"),
+            self.query(
+                "SELECT CAST(coalesce(sum(length(state)), 0) AS BIGINT) FROM records",
+                &[],
+            )[0][0]
+                .int()
+                .expect("size of the records"),
         ]
     }
 
     /// The server's current winner of a field: `(value, hlc)`.
     pub fn field(&self, entity: EntityKind, record: Uuid, field: &str) -> Option<(Value, Hlc)> {
-        self.query(
-            "SELECT value, hlc FROM fields WHERE entity = $1 AND record_id = $2 AND field = $3",
-            &[
-                entity.as_str().into(),
-                record.to_string().into(),
-                field.into(),
-            ],
-        )
-        .first()
-        .map(|r| {
-            (
-                serde_json::from_str(r[0].text().expect("value")).expect("stored JSON"),
-                r[1].text()
-                    .and_then(|s| s.parse().ok())
-                    .expect("stored hlc"),
-            )
-        })
+        let field = field.to_string();
+        self.state
+            .db
+            .tx(move |t| voordeur_server::engine::current_value(t, entity, record, &field))
+            .expect("read a field")
+            .map(|f| (f.value, f.hlc))
     }
 
     // ---------- device side, over HTTP ----------
@@ -363,7 +366,10 @@ impl TestServer {
     pub fn push_reply(&self, token: &str, changes: &[Change]) -> Reply {
         self.send(json_body(
             v1("POST", "/v1/push", Some(token)),
-            &json!({ "changes": changes }),
+            &serde_json::to_value(PushRequest {
+                changes: changes.to_vec(),
+            })
+            .expect("a push body"),
         ))
     }
 

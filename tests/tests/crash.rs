@@ -417,12 +417,15 @@ fn server_log(db: &Path) -> ServerLog {
     );
     let (rows, distinct) = conn
         .query_row(
-            "SELECT count(*), count(DISTINCT change_id) FROM log",
+            "SELECT count(*), count(DISTINCT json_extract(c.value, '$.id'))
+             FROM log, json_each(log.changes) AS c",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .expect("count the log");
-    let mut stmt = conn.prepare("SELECT change_id FROM log").expect("prepare");
+    let mut stmt = conn
+        .prepare("SELECT json_extract(c.value, '$.id') FROM log, json_each(log.changes) AS c")
+        .expect("prepare");
     let ids = stmt
         .query_map([], |r| r.get::<_, String>(0))
         .expect("query")
@@ -746,7 +749,7 @@ fn cut_answer(mut stream: TcpStream) {
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
-    let body = r#"{"changes":[{"id":"#;
+    let body = r#"{"blocks":[{"entity":"#;
     let _ = write!(
         stream,
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{body}"

@@ -18,7 +18,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 use voordeur_core::change::EntityKind::*;
-use voordeur_core::protocol::{EnrolResponse, PullResponse, PushResponse, UserInfo};
+use voordeur_core::protocol::{EnrolResponse, PullResponse, PushRequest, PushResponse, UserInfo};
 use voordeur_core::{Change, ChangeId, ConflictStatus, DeviceId, Hlc, Role};
 use voordeur_tests::replica::Replica;
 use voordeur_tests::server::{json_body, v1, Device, TestServer};
@@ -58,6 +58,7 @@ stories!(
     one_template_version_under_concurrency,
     a_nul_character_is_bad_input_not_a_server_error,
     a_household_moves_to_another_team,
+    a_version_1_database_is_migrated_to_blocks,
 );
 
 /// Real concurrency needs a database several server processes share: PostgreSQL only.
@@ -351,7 +352,7 @@ fn idempotent_replay(backend: Backend) {
     let extra = anna.change(Household, h, "neighbourhood", json!("Noord 1"), None);
     let mixed = s.push_ok(anna, &[changes[0].clone(), extra.clone()]);
     assert_eq!(mixed.accepted[0], first.accepted[0]);
-    assert_eq!(s.count("log"), rows[0] + 1);
+    assert_eq!(s.logged(), rows[0] + 1);
 
     let (pulled, _) = s.pull_all(&town.bilal, 0);
     let mut expected = ids(&changes);
@@ -720,14 +721,14 @@ fn bad_input_changes_nothing(backend: Backend) {
 
     let before = s.snapshot();
     // Malformed JSON.
-    raw(b"{\"changes\": [".to_vec()).assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    raw(b"{\"blocks\": [".to_vec()).assert_error(StatusCode::BAD_REQUEST, "bad_request");
     // A body over the limit.
-    let mut big = b"{\"changes\": [], \"pad\": \"".to_vec();
+    let mut big = b"{\"blocks\": [], \"pad\": \"".to_vec();
     big.resize(17 * 1024 * 1024, b'x');
     big.extend_from_slice(b"\"}");
     raw(big).assert_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
     // An unknown top-level field.
-    let reply = raw(br#"{"changes": [], "force": true}"#.to_vec());
+    let reply = raw(br#"{"blocks": [], "force": true}"#.to_vec());
     assert!(reply.status.is_client_error(), "{reply:?}");
     assert!(reply.json()["error"].is_string());
     assert_eq!(s.snapshot(), before);
@@ -748,7 +749,7 @@ fn bad_input_changes_nothing(backend: Backend) {
         r.accepted.iter().map(|a| a.id).collect::<Vec<_>>(),
         vec![good1.id, good2.id]
     );
-    assert_eq!(s.count("log"), before[0] + 2);
+    assert_eq!(s.logged(), before[0] + 2);
 
     // Each of these is refused with a reason, and changes nothing.
     let stranger = DeviceId::new();
@@ -830,8 +831,12 @@ fn bad_input_changes_nothing(backend: Backend) {
 
     // An outdated app: 426 "update required", never a half-applied sync.
     let change = anna.change(Household, h, "address", json!("Schoolstraat 10"), None);
-    let body = json!({ "changes": [change] }).to_string();
-    for version in [None, Some("2"), Some("x")] {
+    let body = serde_json::to_string(&PushRequest {
+        changes: vec![change],
+    })
+    .expect("a push body");
+    // No version, the version before the grouped wire format, and nonsense.
+    for version in [None, Some("1"), Some("x")] {
         let mut b = axum::http::Request::builder()
             .method("POST")
             .uri("/v1/push")
@@ -907,7 +912,13 @@ fn gzip(backend: Backend) {
     let s = &town.s;
     let anna = &town.anna;
     let (_, changes) = new_household(anna, "Populierenlaan 7");
-    let body = gzip_bytes(json!({ "changes": changes }).to_string().as_bytes());
+    let body = gzip_bytes(
+        serde_json::to_string(&PushRequest {
+            changes: changes.clone(),
+        })
+        .expect("a push body")
+        .as_bytes(),
+    );
     let reply = s.send(
         v1("POST", "/v1/push", Some(&anna.token))
             .header("content-type", "application/json")
@@ -1376,4 +1387,184 @@ fn before_fields(
         }
     }
     out
+}
+
+// ---------------------------------------------------------------- migration
+
+/// A server database written by version 1 (one log row and one `fields` row per
+/// change) opens as version 2 (blocks, one state per record) with nothing lost: the
+/// same changes in the same order with the same numbers, the same current values, and
+/// the records' parents known (a household still moves with its visit).
+fn a_version_1_database_is_migrated_to_blocks(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = voordeur_tests::database_url(backend, dir.path());
+    let (team, household, visit) = (
+        "01930000-0000-7000-8000-00000000a001",
+        "01930000-0000-7000-8000-00000000a002",
+        "01930000-0000-7000-8000-00000000a003",
+    );
+    let (device, server) = (
+        "01930000-0000-7000-8000-00000000d001",
+        "01930000-0000-7000-8000-00000000d002",
+    );
+    let author = "01930000-0000-7000-8000-00000000e001";
+    let hlc = |wall: u64, dev: &str| format!("{wall:015}-{:010}-{dev}", 0);
+    // seq, change id, entity, record, field, value, clock, base
+    let rows = [
+        (
+            1,
+            "01930000-0000-7000-8000-00000000c001",
+            "household",
+            household,
+            "address",
+            r#""Dorpsstraat 1""#,
+            hlc(1_000, device),
+            None,
+        ),
+        (
+            2,
+            "01930000-0000-7000-8000-00000000c002",
+            "household",
+            household,
+            "team_id",
+            &format!(r#""{team}""#),
+            hlc(1_001, device),
+            None,
+        ),
+        (
+            3,
+            "01930000-0000-7000-8000-00000000c003",
+            "visit",
+            visit,
+            "household_id",
+            &format!(r#""{household}""#),
+            hlc(1_002, device),
+            None,
+        ),
+        // Re-stamped by the server (its clock, the device's change), with a base.
+        (
+            4,
+            "01930000-0000-7000-8000-00000000c004",
+            "household",
+            household,
+            "address",
+            r#""Dorpsstraat 2""#,
+            hlc(2_000, server),
+            Some(hlc(1_000, device)),
+        ),
+    ];
+    let mut sql = String::new();
+    sql.push_str(&format!("INSERT INTO teams VALUES ('{team}', 'noord');"));
+    sql.push_str("INSERT INTO teams VALUES ('01930000-0000-7000-8000-00000000a009', 'zuid');");
+    for (seq, id, entity, record, field, value, clock, base) in &rows {
+        let base = base
+            .as_ref()
+            .map_or("NULL".to_string(), |b| format!("'{b}'"));
+        sql.push_str(&format!(
+            "INSERT INTO log VALUES ({seq}, '{id}', '{entity}', '{record}', '{field}', '{value}', '{clock}', {base}, '{device}', '{author}', '{team}');"
+        ));
+    }
+    for (entity, record, field, value, clock, id) in [
+        (
+            "household",
+            household,
+            "address",
+            r#""Dorpsstraat 2""#,
+            hlc(2_000, server),
+            "01930000-0000-7000-8000-00000000c004",
+        ),
+        (
+            "household",
+            household,
+            "team_id",
+            &format!(r#""{team}""#),
+            hlc(1_001, device),
+            "01930000-0000-7000-8000-00000000c002",
+        ),
+        (
+            "visit",
+            visit,
+            "household_id",
+            &format!(r#""{household}""#),
+            hlc(1_002, device),
+            "01930000-0000-7000-8000-00000000c003",
+        ),
+    ] {
+        sql.push_str(&format!(
+            "INSERT INTO fields VALUES ('{entity}', '{record}', '{field}', '{value}', '{clock}', '{id}', '{device}', '{author}');"
+        ));
+    }
+    sql.push_str(&format!(
+        "INSERT INTO records VALUES ('household', '{household}', '{team}'), ('visit', '{visit}', '{team}');
+         UPDATE counters SET value = 4 WHERE name = 'seq';
+         INSERT INTO schema_migrations VALUES ('001_init.sql');"
+    ));
+    let create = "CREATE TABLE schema_migrations (version TEXT PRIMARY KEY);";
+    match backend {
+        Backend::Sqlite => {
+            let conn = rusqlite::Connection::open(&url).expect("open");
+            conn.execute_batch(&format!(
+                "{}; {create} {sql}",
+                include_str!("../../migrations/server/sqlite/001_init.sql")
+            ))
+            .expect("a version 1 database");
+        }
+        Backend::Postgres => {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+            client
+                .batch_execute(&format!(
+                    "{}; {create} {sql}",
+                    include_str!("../../migrations/server/postgres/001_init.sql")
+                ))
+                .expect("a version 1 database");
+        }
+    }
+
+    let db = voordeur_server::Database::open(&url).expect("migrate");
+    let logged = db
+        .tx(voordeur_server::engine::logged_changes)
+        .expect("the log");
+    assert_eq!(logged.len(), 4);
+    for ((seq, c), (want_seq, id, entity, record, field, value, clock, base)) in
+        logged.iter().zip(&rows)
+    {
+        assert_eq!(*seq, *want_seq as u64);
+        assert_eq!(c.id.to_string(), *id);
+        assert_eq!(c.entity.as_str(), *entity);
+        assert_eq!(c.record.to_string(), *record);
+        assert_eq!(c.field, *field);
+        assert_eq!(
+            c.value,
+            serde_json::from_str::<Value>(value).expect("value")
+        );
+        assert_eq!(c.hlc.to_string(), *clock);
+        assert_eq!(c.base.map(|b| b.to_string()), *base);
+        assert_eq!(c.device.to_string(), device);
+        assert_eq!(c.author.map(|a| a.to_string()).as_deref(), Some(author));
+    }
+    let address = db
+        .tx(|t| {
+            voordeur_server::engine::current_value(
+                t,
+                Household,
+                household.parse().expect("id"),
+                "address",
+            )
+        })
+        .expect("read")
+        .expect("the address is there");
+    assert_eq!(address.value, json!("Dorpsstraat 2"));
+    assert_eq!(address.hlc.to_string(), hlc(2_000, server));
+    let clock = voordeur_server::server_clock(&db).expect("clock");
+    let moved = db
+        .tx(|t| {
+            voordeur_server::engine::move_household(
+                t,
+                &clock,
+                household.parse().expect("id"),
+                "01930000-0000-7000-8000-00000000a009",
+            )
+        })
+        .expect("move");
+    assert_eq!(moved.records, 2, "the household and its visit");
 }

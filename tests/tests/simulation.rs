@@ -301,14 +301,25 @@ fn final_sync(world: &mut World) {
     }
 }
 
+/// The server's log, one row per change: change id, entity, record, field, value (JSON
+/// text), clock, base, device.
 fn log_rows(db: &Database) -> Vec<Vec<Val>> {
-    db.tx(|t| {
-        t.query(
-            "SELECT change_id, entity, record_id, field, value, hlc, base, device_id FROM log ORDER BY seq",
-            &[],
-        )
-    })
-    .expect("log")
+    db.tx(voordeur_server::engine::logged_changes)
+        .expect("log")
+        .into_iter()
+        .map(|(_, c)| {
+            vec![
+                c.id.to_string().into(),
+                c.entity.as_str().into(),
+                c.record.to_string().into(),
+                c.field.into(),
+                c.value.to_string().into(),
+                c.hlc.to_string().into(),
+                c.base.map(|b| b.to_string()).into(),
+                c.device.to_string().into(),
+            ]
+        })
+        .collect()
 }
 
 /// Every value ever written is current, was seen and overwritten by a later write, or
@@ -318,10 +329,10 @@ fn check_nothing_lost(world: &World, seed: u64) {
     let current: HashSet<String> = world
         .server
         .db
-        .tx(|t| t.query("SELECT change_id FROM fields", &[]))
+        .tx(voordeur_server::engine::current_fields)
         .expect("fields")
         .into_iter()
-        .filter_map(|r| r[0].text().map(String::from))
+        .flat_map(|(_, _, fields)| fields.into_values().map(|f| f.change_id.to_string()))
         .collect();
     // Change ids and values held in conflicts, per field.
     let mut in_conflict: HashSet<String> = HashSet::new();

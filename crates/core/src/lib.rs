@@ -16,6 +16,7 @@ pub mod ids;
 pub mod merge;
 pub mod protocol;
 pub mod template;
+pub mod wire;
 
 pub use change::{Change, ChangeError, EntityKind};
 pub use domain::*;

@@ -1,5 +1,8 @@
 //! Wire types of the sync protocol (JSON over HTTPS, gzip bodies). Field names here are
 //! the protocol: change them only with a new [`PROTOCOL_VERSION`].
+//!
+//! Version 2 carries changes grouped by record ([`crate::wire::Block`]); in Rust they
+//! stay a list of [`Change`]s.
 
 use crate::change::Change;
 use crate::domain::Role;
@@ -9,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. Sent on every request in [`PROTOCOL_HEADER`];
 /// a server that speaks another answers 426 "update required".
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 pub const PROTOCOL_HEADER: &str = "voordeur-protocol";
 
 /// The most changes one push or pull batch may carry.
@@ -48,6 +51,12 @@ pub struct EnrolResponse {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
+    /// On the wire: `blocks`, the changes grouped by record.
+    #[serde(
+        rename = "blocks",
+        serialize_with = "crate::wire::serialize_blocks",
+        deserialize_with = "crate::wire::deserialize_blocks"
+    )]
     pub changes: Vec<Change>,
 }
 
@@ -80,6 +89,12 @@ pub struct PushResponse {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullResponse {
+    /// On the wire: `blocks`, the changes grouped by record.
+    #[serde(
+        rename = "blocks",
+        serialize_with = "crate::wire::serialize_blocks",
+        deserialize_with = "crate::wire::deserialize_blocks"
+    )]
     pub changes: Vec<Change>,
     /// Pass as `since` next time: every change up to here has been served.
     pub cursor: u64,

@@ -6,7 +6,7 @@ use crate::auth;
 use crate::db::Database;
 use crate::engine::server_write;
 use crate::error::ServerError;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 use voordeur_core::change::EntityKind;
 use voordeur_core::*;
@@ -33,12 +33,8 @@ pub fn publish_template(
     db.tx(|tx| {
         // Under the sequence lock, so two publishes of one version cannot both pass.
         crate::engine::lock_sequence(tx)?;
-        let existing = tx.query(
-            "SELECT value FROM fields WHERE entity = 'template' AND record_id = $1 AND field = 'body'",
-            &[record.to_string().into()],
-        )?;
-        if let Some(v) = existing.first().and_then(|r| r[0].text()) {
-            let old: Value = serde_json::from_str(v).unwrap_or(Value::Null);
+        let existing = crate::engine::current_value(tx, EntityKind::Template, record, "body")?;
+        if let Some(old) = existing.map(|f| f.value) {
             if old == body {
                 return Ok(());
             }
@@ -47,7 +43,12 @@ pub fn publish_template(
                 t.id, t.version
             )));
         }
-        server_write(tx, clock, None, &[(EntityKind::Template, record, vec![("body", body.clone())])])
+        server_write(
+            tx,
+            clock,
+            None,
+            &[(EntityKind::Template, record, vec![("body", body.clone())])],
+        )
     })?;
     Ok(t)
 }

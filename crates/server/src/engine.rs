@@ -11,12 +11,14 @@
 use crate::auth::Caller;
 use crate::db::{Col, Sql, Val};
 use crate::error::ServerError;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 use voordeur_core::change::{EntityKind, DELETED};
 use voordeur_core::merge::{decide, Decision, FieldState, MAX_CLOCK_AHEAD_MS};
 use voordeur_core::protocol::{Accepted, PullResponse, PushResponse, Rejected, MAX_BATCH};
+use voordeur_core::wire::{FieldChange, FieldChanges};
 use voordeur_core::*;
 
 /// Take the sequence counter for this transaction; returns the last number given.
@@ -38,82 +40,160 @@ fn store_sequence(t: &mut dyn Sql, seq: i64) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// Columns of `log`, in the order [`Push::log`] writes them.
+/// Columns of `log`, in the order [`Push::flush`] writes them: one row per block.
 const LOG_COLUMNS: &[(&str, Col)] = &[
     ("seq", Col::Int),
-    ("change_id", Col::Text),
+    ("n", Col::Int),
     ("entity", Col::Text),
     ("record_id", Col::Text),
-    ("field", Col::Text),
-    ("value", Col::Text),
-    ("hlc", Col::Text),
-    ("base", Col::Text),
     ("device_id", Col::Text),
     ("author_id", Col::Text),
     ("team_id", Col::Text),
+    ("changes", Col::Text),
 ];
 
-const FIELD_COLUMNS: &[(&str, Col)] = &[
-    ("entity", Col::Text),
-    ("record_id", Col::Text),
-    ("field", Col::Text),
-    ("value", Col::Text),
-    ("hlc", Col::Text),
-    ("change_id", Col::Text),
-    ("device_id", Col::Text),
-    ("author_id", Col::Text),
-];
-
-const FIELD_UPSERT: &str = "ON CONFLICT (entity, record_id, field) DO UPDATE SET
-    value = excluded.value, hlc = excluded.hlc, change_id = excluded.change_id,
-    device_id = excluded.device_id, author_id = excluded.author_id";
-
+/// Columns of `records` a push writes; an existing record keeps its team and parent
+/// and takes the new state.
 const RECORD_COLUMNS: &[(&str, Col)] = &[
     ("entity", Col::Text),
     ("record_id", Col::Text),
     ("team_id", Col::Text),
+    ("parent_id", Col::Text),
+    ("state", Col::Text),
 ];
+
+const RECORD_UPSERT: &str = "ON CONFLICT (entity, record_id) DO UPDATE SET state = excluded.state";
 
 /// A record: its kind and id.
 type RecordKey = (EntityKind, Uuid);
 
+/// One field's winner as `records.state` stores it.
+#[derive(Serialize, Deserialize)]
+struct StoredField {
+    v: Value,
+    h: Hlc,
+    c: ChangeId,
+    d: DeviceId,
+    #[serde(default)]
+    a: Option<UserId>,
+}
+
+/// Every field's winner of a record, from its stored state.
+fn parse_state(text: &str) -> Result<BTreeMap<String, FieldState>, ServerError> {
+    let stored: BTreeMap<String, StoredField> =
+        serde_json::from_str(text).map_err(|_| ServerError::Db("bad stored record".into()))?;
+    Ok(stored
+        .into_iter()
+        .map(|(k, f)| {
+            (
+                k,
+                FieldState {
+                    value: f.v,
+                    hlc: f.h,
+                    change_id: f.c,
+                    device: f.d,
+                    author: f.a,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The stored form of a record's fields.
+fn state_text(fields: &BTreeMap<String, FieldState>) -> String {
+    let mut out = String::with_capacity(fields.len() * 160);
+    out.push('{');
+    for (i, (k, f)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::from(k.as_str()).to_string());
+        out.push_str(":{\"v\":");
+        out.push_str(&f.value.to_string());
+        out.push_str(&format!(
+            ",\"h\":\"{}\",\"c\":\"{}\",\"d\":\"{}\"",
+            f.hlc, f.change_id, f.device
+        ));
+        if let Some(a) = f.author {
+            out.push_str(&format!(",\"a\":\"{a}\""));
+        }
+        out.push('}');
+    }
+    out.push('}');
+    out
+}
+
+/// The changes of a stored block.
+fn parse_block(
+    entity: EntityKind,
+    record: Uuid,
+    device: DeviceId,
+    author: Option<UserId>,
+    changes: &str,
+) -> Result<Vec<Change>, ServerError> {
+    let fields: Vec<FieldChange> =
+        serde_json::from_str(changes).map_err(|_| ServerError::Db("bad stored change".into()))?;
+    Ok(fields
+        .into_iter()
+        .map(|f| f.into_change(entity, record, device, author))
+        .collect())
+}
+
+/// The changes of a `log` row read as `entity, record_id, device_id, author_id,
+/// changes` from column `at` on.
+fn block_of_row(r: &[Val], at: usize) -> Result<Vec<Change>, ServerError> {
+    let bad = || ServerError::Db("bad stored block".into());
+    parse_block(
+        r[at].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
+        r[at + 1]
+            .text()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)?,
+        r[at + 2]
+            .text()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)?,
+        r[at + 3].text().and_then(|s| s.parse().ok()),
+        r[at + 4].text().ok_or_else(bad)?,
+    )
+}
+
+/// A block waiting to be logged: its team and its changes, numbered up to `seq`.
+struct PendingBlock {
+    team: Option<String>,
+    seq: i64,
+    changes: Vec<Change>,
+}
+
 /// The state a push builds up while it runs.
 ///
-/// Bulk: a batch is read with a few set-based queries up front (which change ids the
-/// log holds, the teams of the records and parents it names, every field of the
-/// records it touches) and written with one multi-row statement per table at the end
-/// ([`Push::flush`]). In between, the caches below are the truth: they start as the
-/// database and take every write of this transaction, so each change is decided
-/// exactly as if every earlier change of the batch had been written row by row.
+/// Bulk: a batch is read with a few set-based queries up front (which of its changes
+/// the log holds, the teams of the records and parents it names, the state of the
+/// records it touches) and written at the end ([`Push::flush`]): one log row per block
+/// of changes to one record, one `records` row per record touched. In between, the
+/// caches below are the truth: they start as the database and take every write of this
+/// transaction, so each change is decided exactly as if every earlier change of the
+/// batch had been written row by row.
 struct Push<'a> {
     t: &'a mut dyn Sql,
     clock: &'a Clock,
     seq: i64,
     conflicts: u32,
-    /// Change ids in the log (before this push, or logged by it) with their clock.
+    /// Changes the log holds (before this push, or logged by it) with their clock,
+    /// as far as looked up: the earlier blocks of the records a push names, by the
+    /// pushing device.
     logged: HashMap<ChangeId, Hlc>,
-    /// Change ids known absent from the log before this push.
-    looked_up: HashSet<ChangeId>,
     /// Teams of records: `Some(team)` registered, `None` unknown.
     teams: HashMap<RecordKey, Option<Option<String>>>,
     /// Every field of a record, for records loaded (absent: not loaded yet).
     fields: HashMap<RecordKey, BTreeMap<String, FieldState>>,
-    /// Rows waiting to be written.
-    log_rows: Vec<Val>,
-    field_rows: Vec<(RecordKey, String)>,
-    dirty_fields: HashSet<(RecordKey, String)>,
-    record_rows: Vec<Val>,
-}
-
-fn field_state(r: &[Val]) -> Result<FieldState, ServerError> {
-    let bad = || ServerError::Db("bad stored field".into());
-    Ok(FieldState {
-        value: serde_json::from_str(r[0].text().ok_or_else(bad)?).map_err(|_| bad())?,
-        hlc: r[1].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-        change_id: r[2].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-        device: r[3].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-        author: r[4].text().and_then(|s| s.parse().ok()),
-    })
+    /// Blocks waiting to be logged.
+    blocks: Vec<PendingBlock>,
+    /// Records registered by this push: their team.
+    new_records: HashMap<RecordKey, Option<String>>,
+    /// Records whose state changed, in first-touched order.
+    dirty: Vec<RecordKey>,
+    dirty_set: HashSet<RecordKey>,
 }
 
 /// The id a link field names, when it is written the way the server stores ids (a
@@ -122,6 +202,14 @@ fn linked_id(value: &Value) -> Option<Uuid> {
     let s = value.as_str()?;
     let id: Uuid = s.parse().ok()?;
     (id.hyphenated().to_string() == s).then_some(id)
+}
+
+/// The field of a record that names its parent (see `records.parent_id`).
+fn parent_field(entity: EntityKind) -> Option<&'static str> {
+    match entity {
+        EntityKind::Conflict => Some("record_id"),
+        e => parent_link(e).map(|(link, _)| link),
+    }
 }
 
 impl<'a> Push<'a> {
@@ -133,35 +221,19 @@ impl<'a> Push<'a> {
             seq,
             conflicts: 0,
             logged: HashMap::new(),
-            looked_up: HashSet::new(),
             teams: HashMap::new(),
             fields: HashMap::new(),
-            log_rows: Vec::new(),
-            field_rows: Vec::new(),
-            dirty_fields: HashSet::new(),
-            record_rows: Vec::new(),
+            blocks: Vec::new(),
+            new_records: HashMap::new(),
+            dirty: Vec::new(),
+            dirty_set: HashSet::new(),
         })
     }
 
-    /// Read what a batch of changes needs, in a few queries: known change ids, the
-    /// teams of its records and their parents, and the fields of its records.
-    fn prefetch(&mut self, changes: &[Change]) -> Result<(), ServerError> {
-        let ids: Vec<String> = changes.iter().map(|c| c.id.to_string()).collect();
-        let list: Vec<&str> = ids.iter().map(String::as_str).collect();
-        for r in self.t.query_in(
-            "SELECT change_id, hlc FROM log WHERE change_id IN_LIST",
-            &[],
-            &list,
-        )? {
-            if let (Some(id), Some(hlc)) = (
-                r[0].text().and_then(|s| s.parse().ok()),
-                r[1].text().and_then(|s| s.parse().ok()),
-            ) {
-                self.logged.insert(id, hlc);
-            }
-        }
-        self.looked_up.extend(changes.iter().map(|c| c.id));
-
+    /// Read what a batch of changes from `device` needs, in a few queries: which of
+    /// them the log holds, the teams of its records and their parents, and the state
+    /// of its records.
+    fn prefetch(&mut self, device: DeviceId, changes: &[Change]) -> Result<(), ServerError> {
         let mut records: BTreeMap<EntityKind, BTreeSet<Uuid>> = BTreeMap::new();
         let mut parents: BTreeMap<EntityKind, BTreeSet<Uuid>> = BTreeMap::new();
         for c in changes {
@@ -174,6 +246,25 @@ impl<'a> Push<'a> {
                 }
             }
         }
+        // The device's earlier blocks of these records: a change pushed again is
+        // acknowledged with the clock the log holds, and not applied twice.
+        let ids: BTreeSet<String> = changes
+            .iter()
+            .filter(|c| c.device == device)
+            .map(|c| c.record.to_string())
+            .collect();
+        let list: Vec<&str> = ids.iter().map(String::as_str).collect();
+        for r in self.t.query_in(
+            "SELECT entity, record_id, device_id, author_id, changes FROM log
+             WHERE device_id = $1 AND record_id IN_LIST",
+            &[device.to_string().into()],
+            &list,
+        )? {
+            for c in block_of_row(&r, 0)? {
+                self.logged.insert(c.id, c.hlc);
+            }
+        }
+
         let mut wanted = records.clone();
         for (kind, ids) in parents {
             wanted.entry(kind).or_default().extend(ids);
@@ -190,71 +281,36 @@ impl<'a> Push<'a> {
                     self.teams.insert((*entity, id), None);
                 }
             }
+            let load_state = records.get(entity);
             for r in self.t.query_in(
-                "SELECT record_id, team_id FROM records WHERE entity = $1 AND record_id IN_LIST",
+                "SELECT record_id, team_id, state FROM records WHERE entity = $1 AND record_id IN_LIST",
                 &[entity.as_str().into()],
                 &list,
             )? {
-                if let Some(id) = r[0].text().and_then(|s| s.parse().ok()) {
-                    self.teams
-                        .insert((*entity, id), Some(r[1].text().map(String::from)));
+                let Some(id) = r[0].text().and_then(|s| s.parse::<Uuid>().ok()) else {
+                    continue;
+                };
+                self.teams
+                    .insert((*entity, id), Some(r[1].text().map(String::from)));
+                if load_state.is_some_and(|ids| ids.contains(&id)) {
+                    let state = parse_state(r[2].text().unwrap_or("{}"))?;
+                    self.fields.insert((*entity, id), state);
                 }
             }
         }
+        // Records that do not exist yet have no fields.
         for (entity, ids) in &records {
-            let ids: Vec<String> = ids
-                .iter()
-                .filter(|id| !self.fields.contains_key(&(*entity, **id)))
-                .map(|id| id.to_string())
-                .collect();
-            let list: Vec<&str> = ids.iter().map(String::as_str).collect();
-            for id in &list {
-                if let Ok(id) = id.parse() {
-                    self.fields.insert((*entity, id), BTreeMap::new());
-                }
-            }
-            let rows = self.t.query_in(
-                "SELECT value, hlc, change_id, device_id, author_id, record_id, field FROM fields
-                 WHERE entity = $1 AND record_id IN_LIST",
-                &[entity.as_str().into()],
-                &list,
-            )?;
-            for r in &rows {
-                let (Some(id), Some(field)) =
-                    (r[5].text().and_then(|s| s.parse().ok()), r[6].text())
-                else {
-                    continue;
-                };
-                self.fields
-                    .entry((*entity, id))
-                    .or_default()
-                    .insert(field.to_string(), field_state(r)?);
+            for id in ids {
+                self.fields.entry((*entity, *id)).or_default();
             }
         }
         Ok(())
     }
 
-    /// The clock the log holds a change with, if it holds it.
-    fn logged(&mut self, id: ChangeId) -> Result<Option<Hlc>, ServerError> {
-        if let Some(hlc) = self.logged.get(&id) {
-            return Ok(Some(*hlc));
-        }
-        if self.looked_up.contains(&id) {
-            return Ok(None);
-        }
-        let rows = self.t.query(
-            "SELECT hlc FROM log WHERE change_id = $1",
-            &[id.to_string().into()],
-        )?;
-        self.looked_up.insert(id);
-        let hlc = rows
-            .first()
-            .and_then(|r| r[0].text())
-            .and_then(|s| s.parse().ok());
-        if let Some(hlc) = hlc {
-            self.logged.insert(id, hlc);
-        }
-        Ok(hlc)
+    /// The clock the log holds a change with, if it holds it (as far as
+    /// [`Push::prefetch`] looked).
+    fn logged(&self, id: ChangeId) -> Option<Hlc> {
+        self.logged.get(&id).copied()
     }
 
     /// The team a record belongs to: `Some(team)`, `Some(None)` for a record visible to
@@ -274,13 +330,17 @@ impl<'a> Push<'a> {
 
     /// Register a record in a team's scope.
     fn add_record(&mut self, entity: EntityKind, record: Uuid, team: Option<&str>) {
-        self.teams
-            .insert((entity, record), Some(team.map(String::from)));
-        self.record_rows.extend([
-            entity.as_str().into(),
-            record.to_string().into(),
-            team.map(String::from).into(),
-        ]);
+        let key = (entity, record);
+        self.teams.insert(key, Some(team.map(String::from)));
+        self.new_records.insert(key, team.map(String::from));
+        self.fields.entry(key).or_default();
+        self.mark_dirty(key);
+    }
+
+    fn mark_dirty(&mut self, key: RecordKey) {
+        if self.dirty_set.insert(key) {
+            self.dirty.push(key);
+        }
     }
 
     /// Every field of a record, loading them when this push has not yet.
@@ -292,16 +352,13 @@ impl<'a> Push<'a> {
         let key = (entity, record);
         if !self.fields.contains_key(&key) {
             let rows = self.t.query(
-                "SELECT value, hlc, change_id, device_id, author_id, field FROM fields
-                 WHERE entity = $1 AND record_id = $2",
+                "SELECT state FROM records WHERE entity = $1 AND record_id = $2",
                 &[entity.as_str().into(), record.to_string().into()],
             )?;
-            let mut all = BTreeMap::new();
-            for r in &rows {
-                if let Some(field) = r[5].text() {
-                    all.insert(field.to_string(), field_state(r)?);
-                }
-            }
+            let all = match rows.first().and_then(|r| r[0].text()) {
+                Some(text) => parse_state(text)?,
+                None => BTreeMap::new(),
+            };
             self.fields.insert(key, all);
         }
         self.fields
@@ -328,66 +385,89 @@ impl<'a> Push<'a> {
         };
         self.record_fields(c.entity, c.record)?
             .insert(c.field.clone(), state);
-        let key = ((c.entity, c.record), c.field.clone());
-        if self.dirty_fields.insert(key.clone()) {
-            self.field_rows.push(key);
-        }
+        self.mark_dirty((c.entity, c.record));
         Ok(())
     }
 
+    /// Give a change the next sequence number and add it to the log's blocks.
     fn log(&mut self, c: &Change, team: Option<&str>) -> Result<(), ServerError> {
         self.seq += 1;
         self.logged.insert(c.id, c.hlc);
-        self.log_rows.extend([
-            self.seq.into(),
-            c.id.to_string().into(),
-            c.entity.as_str().into(),
-            c.record.to_string().into(),
-            c.field.clone().into(),
-            c.value.to_string().into(),
-            c.hlc.to_string().into(),
-            c.base.map(|b| b.to_string()).into(),
-            c.device.to_string().into(),
-            c.author.map(|a| a.to_string()).into(),
-            team.map(String::from).into(),
-        ]);
+        if let Some(last) = self.blocks.last_mut() {
+            let same = last.team.as_deref() == team
+                && last.changes.last().is_some_and(|l| {
+                    l.record == c.record
+                        && l.entity == c.entity
+                        && l.device == c.device
+                        && l.author == c.author
+                });
+            if same {
+                last.changes.push(c.clone());
+                last.seq = self.seq;
+                return Ok(());
+            }
+        }
+        self.blocks.push(PendingBlock {
+            team: team.map(String::from),
+            seq: self.seq,
+            changes: vec![c.clone()],
+        });
         Ok(())
     }
 
-    /// Write what waits: new records, the log rows, and the final state of every field
-    /// written (one row per field, so PostgreSQL's upsert sees each key once).
+    /// Write what waits: the log's blocks, and the state of every record touched (one
+    /// row per record, so PostgreSQL's upsert sees each key once).
     fn flush(&mut self) -> Result<(), ServerError> {
-        if !self.record_rows.is_empty() {
-            let rows = std::mem::take(&mut self.record_rows);
-            self.t.insert_rows("records", RECORD_COLUMNS, "", &rows)?;
-        }
-        if !self.log_rows.is_empty() {
-            let rows = std::mem::take(&mut self.log_rows);
+        if !self.blocks.is_empty() {
+            let blocks = std::mem::take(&mut self.blocks);
+            let mut rows = Vec::with_capacity(blocks.len() * LOG_COLUMNS.len());
+            for b in blocks {
+                let Some(first) = b.changes.first() else {
+                    continue;
+                };
+                let changes = serde_json::to_string(&FieldChanges(&b.changes))
+                    .map_err(|e| ServerError::Db(e.to_string()))?;
+                rows.extend([
+                    b.seq.into(),
+                    (b.changes.len() as i64).into(),
+                    first.entity.as_str().into(),
+                    first.record.to_string().into(),
+                    first.device.to_string().into(),
+                    first.author.map(|a| a.to_string()).into(),
+                    b.team.into(),
+                    changes.into(),
+                ]);
+            }
             self.t.insert_rows("log", LOG_COLUMNS, "", &rows)?;
         }
-        if !self.field_rows.is_empty() {
-            let keys = std::mem::take(&mut self.field_rows);
-            self.dirty_fields.clear();
-            let mut rows = Vec::with_capacity(keys.len() * FIELD_COLUMNS.len());
-            for ((entity, record), field) in keys {
-                let f = self
+        if !self.dirty.is_empty() {
+            let keys = std::mem::take(&mut self.dirty);
+            self.dirty_set.clear();
+            let mut rows = Vec::with_capacity(keys.len() * RECORD_COLUMNS.len());
+            for key in keys {
+                let (entity, record) = key;
+                let fields = self
                     .fields
-                    .get(&(entity, record))
-                    .and_then(|all| all.get(&field))
-                    .ok_or_else(|| ServerError::Db("written field not cached".into()))?;
+                    .get(&key)
+                    .ok_or_else(|| ServerError::Db("written record not cached".into()))?;
+                let team = match self.new_records.get(&key) {
+                    Some(team) => team.clone(),
+                    None => self.teams.get(&key).cloned().flatten().flatten(),
+                };
+                let parent = parent_field(entity)
+                    .and_then(|f| fields.get(f))
+                    .and_then(|f| f.value.as_str().map(String::from));
                 rows.extend([
                     entity.as_str().into(),
                     record.to_string().into(),
-                    field.into(),
-                    f.value.to_string().into(),
-                    f.hlc.to_string().into(),
-                    f.change_id.to_string().into(),
-                    f.device.to_string().into(),
-                    f.author.map(|a| a.to_string()).into(),
+                    team.into(),
+                    parent.into(),
+                    state_text(fields).into(),
                 ]);
             }
+            self.new_records.clear();
             self.t
-                .insert_rows("fields", FIELD_COLUMNS, FIELD_UPSERT, &rows)?;
+                .insert_rows("records", RECORD_COLUMNS, RECORD_UPSERT, &rows)?;
         }
         Ok(())
     }
@@ -404,18 +484,18 @@ impl<'a> Push<'a> {
         // The base may have been logged by this very push.
         self.flush()?;
         let rows = self.t.query(
-            "SELECT value FROM log WHERE entity = $1 AND record_id = $2 AND field = $3 AND hlc = $4",
-            &[
-                c.entity.as_str().into(),
-                c.record.to_string().into(),
-                c.field.clone().into(),
-                at.to_string().into(),
-            ],
+            "SELECT entity, record_id, device_id, author_id, changes FROM log
+             WHERE record_id = $1 AND entity = $2 ORDER BY seq",
+            &[c.record.to_string().into(), c.entity.as_str().into()],
         )?;
-        Ok(rows
-            .first()
-            .and_then(|r| r[0].text())
-            .and_then(|s| serde_json::from_str(s).ok()))
+        for r in &rows {
+            for old in block_of_row(r, 0)? {
+                if old.field == c.field && old.hlc == *at {
+                    return Ok(Some(old.value));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// A change of the server's own (merge result, conflict record), applied and logged.
@@ -683,7 +763,7 @@ pub fn push(
         )));
     }
     let mut p = Push::new(t, clock)?;
-    p.prefetch(changes)?;
+    p.prefetch(caller.device, changes)?;
     let mut accepted = Vec::with_capacity(changes.len());
     let mut rejected = Vec::new();
     for c in changes {
@@ -711,7 +791,7 @@ fn accept(
     if incoming.device != caller.device {
         return Ok(Err("change was made by another device".into()));
     }
-    if let Some(hlc) = p.logged(incoming.id)? {
+    if let Some(hlc) = p.logged(incoming.id) {
         return Ok(Ok(hlc));
     }
     let team = match scope(p, caller, incoming)? {
@@ -813,7 +893,8 @@ pub fn pull(
         .and_then(|r| r[0].int())
         .unwrap_or(0);
     let since = i64::try_from(since).unwrap_or(i64::MAX);
-    let cols = "seq, change_id, entity, record_id, field, value, hlc, base, device_id, author_id";
+    // Blocks, at most `limit` of them (each holds at least one change).
+    let cols = "seq, n, entity, record_id, device_id, author_id, changes";
     let rows = if caller.user.role == Role::Admin {
         t.query(
             &format!(
@@ -859,32 +940,32 @@ pub fn pull(
             ],
         )?
     };
-    let bad = || ServerError::Db("bad stored change".into());
-    let mut changes = Vec::with_capacity(rows.len());
+    let bad = || ServerError::Db("bad stored block".into());
+    let mut changes = Vec::new();
     let mut last = since;
-    for r in &rows {
-        last = r[0].int().ok_or_else(bad)?;
-        changes.push(Change {
-            id: r[1].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-            entity: r[2].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-            record: r[3].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-            field: r[4].text().ok_or_else(bad)?.to_string(),
-            value: r[5]
-                .text()
-                .and_then(|s| serde_json::from_str(s).ok())
-                .ok_or_else(bad)?,
-            hlc: r[6].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-            base: r[7].text().and_then(|s| s.parse().ok()),
-            device: r[8].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-            author: r[9].text().and_then(|s| s.parse().ok()),
-        });
+    // Up to `limit` changes. A block's changes are numbered `seq - n + 1 ..= seq`; a
+    // batch may end inside a block, and the next one starts after its cursor.
+    let mut cut = rows.len() == limit;
+    'rows: for r in &rows {
+        let (seq, n) = (r[0].int().ok_or_else(bad)?, r[1].int().ok_or_else(bad)?);
+        for (i, c) in block_of_row(r, 2)?.into_iter().enumerate() {
+            let number = seq - n + 1 + i as i64;
+            if number <= since {
+                continue;
+            }
+            if changes.len() == limit {
+                cut = true;
+                break 'rows;
+            }
+            changes.push(c);
+            last = number;
+        }
     }
-    let full = rows.len() == limit;
-    let cursor = if full { last } else { max.max(since) };
+    let cursor = if cut { last } else { max.max(since) };
     Ok(PullResponse {
         changes,
         cursor: u64::try_from(cursor).unwrap_or(0),
-        more: full && last < max,
+        more: cut && last < max,
     })
 }
 
@@ -1009,40 +1090,118 @@ pub fn move_household(
 
 /// A household and every record under it, the household first.
 fn records_under(t: &mut dyn Sql, household: Uuid) -> Result<Vec<RecordKey>, ServerError> {
-    let as_value = |id: &Uuid| json!(id.to_string()).to_string();
     let mut out: Vec<RecordKey> = vec![(EntityKind::Household, household)];
     let parse = |r: &[Val]| -> Option<RecordKey> {
         Some((r[0].text()?.parse().ok()?, r[1].text()?.parse().ok()?))
     };
-    let direct = t.query(
-        "SELECT entity, record_id FROM fields WHERE field = 'household_id' AND value = $1
-         ORDER BY entity, record_id",
-        &[as_value(&household).into()],
-    )?;
-    out.extend(direct.iter().filter_map(|r| parse(r)));
-    let visits: Vec<String> = out
+    let children =
+        |t: &mut dyn Sql, parents: &[RecordKey]| -> Result<Vec<RecordKey>, ServerError> {
+            let ids: Vec<String> = parents.iter().map(|(_, id)| id.to_string()).collect();
+            let list: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let mut rows: Vec<RecordKey> = t
+                .query_in(
+                    "SELECT entity, record_id FROM records WHERE parent_id IN_LIST",
+                    &[],
+                    &list,
+                )?
+                .iter()
+                .filter_map(|r| parse(r))
+                .collect();
+            rows.sort();
+            Ok(rows)
+        };
+    // Residents, visits, signals, follow-ups (and conflicts about the household), then
+    // notes and reviews under the visits, then conflicts about any of them.
+    let direct = children(t, &out)?;
+    out.extend(direct);
+    let visits: Vec<RecordKey> = out
         .iter()
         .filter(|(e, _)| *e == EntityKind::Visit)
-        .map(|(_, id)| as_value(id))
+        .copied()
         .collect();
-    let list: Vec<&str> = visits.iter().map(String::as_str).collect();
-    let under_visits = t.query_in(
-        "SELECT entity, record_id FROM fields
-         WHERE entity IN ('note', 'review') AND field = 'visit_id' AND value IN_LIST",
-        &[],
-        &list,
-    )?;
-    out.extend(under_visits.iter().filter_map(|r| parse(r)));
-    let ids: Vec<String> = out.iter().map(|(_, id)| as_value(id)).collect();
-    let list: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let conflicts = t.query_in(
-        "SELECT entity, record_id FROM fields
-         WHERE entity = 'conflict' AND field = 'record_id' AND value IN_LIST",
-        &[],
-        &list,
-    )?;
-    out.extend(conflicts.iter().filter_map(|r| parse(r)));
+    let under_visits = children(t, &visits)?;
+    out.extend(under_visits);
+    let about: Vec<RecordKey> = out
+        .iter()
+        .filter(|(e, _)| *e != EntityKind::Conflict)
+        .copied()
+        .collect();
+    let conflicts: Vec<RecordKey> = children(t, &about)?
+        .into_iter()
+        .filter(|(e, _)| *e == EntityKind::Conflict)
+        .collect();
+    out.extend(conflicts);
     let mut seen = HashSet::new();
     out.retain(|k| seen.insert(*k));
     Ok(out)
+}
+
+/// The current value of one field, if the record has it.
+pub fn current_value(
+    t: &mut dyn Sql,
+    entity: EntityKind,
+    record: Uuid,
+    field: &str,
+) -> Result<Option<FieldState>, ServerError> {
+    let rows = t.query(
+        "SELECT state FROM records WHERE entity = $1 AND record_id = $2",
+        &[entity.as_str().into(), record.to_string().into()],
+    )?;
+    match rows.first().and_then(|r| r[0].text()) {
+        Some(text) => Ok(parse_state(text)?.remove(field)),
+        None => Ok(None),
+    }
+}
+
+/// A record with the current winner of each of its fields.
+pub type RecordState = (EntityKind, Uuid, BTreeMap<String, FieldState>);
+
+/// Every field's current winner, by record: for checks and tests.
+pub fn current_fields(t: &mut dyn Sql) -> Result<Vec<RecordState>, ServerError> {
+    let bad = || ServerError::Db("bad stored record".into());
+    let mut out = Vec::new();
+    for r in t.query(
+        "SELECT entity, record_id, state FROM records ORDER BY entity, record_id",
+        &[],
+    )? {
+        out.push((
+            r[0].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
+            r[1].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
+            parse_state(r[2].text().ok_or_else(bad)?)?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Every logged change with its sequence number, in order: for checks and tests.
+pub fn logged_changes(t: &mut dyn Sql) -> Result<Vec<(u64, Change)>, ServerError> {
+    let bad = || ServerError::Db("bad stored block".into());
+    let mut out = Vec::new();
+    for r in t.query(
+        "SELECT seq, n, entity, record_id, device_id, author_id, changes FROM log ORDER BY seq",
+        &[],
+    )? {
+        let (seq, n) = (r[0].int().ok_or_else(bad)?, r[1].int().ok_or_else(bad)?);
+        let changes = block_of_row(&r, 2)?;
+        if changes.len() as i64 != n {
+            return Err(bad());
+        }
+        for (i, c) in changes.into_iter().enumerate() {
+            let number = seq - n + 1 + i as i64;
+            out.push((u64::try_from(number).map_err(|_| bad())?, c));
+        }
+    }
+    Ok(out)
+}
+
+/// The clock of the newest logged change, if any (the server's clock resumes after it).
+pub fn last_logged_clock(t: &mut dyn Sql) -> Result<Option<Hlc>, ServerError> {
+    let rows = t.query(
+        "SELECT entity, record_id, device_id, author_id, changes FROM log ORDER BY seq DESC LIMIT 1",
+        &[],
+    )?;
+    match rows.first() {
+        Some(r) => Ok(block_of_row(r, 0)?.into_iter().map(|c| c.hlc).max()),
+        None => Ok(None),
+    }
 }

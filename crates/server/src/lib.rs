@@ -22,14 +22,7 @@ use voordeur_core::{Clock, DeviceId, SystemTime};
 /// The server's clock: its own device id per process (so two processes never make the
 /// same timestamp), resumed after the newest stored change.
 pub fn server_clock(db: &Database) -> Result<Clock, ServerError> {
-    let last = db.tx(|t| {
-        Ok(
-            t.query("SELECT hlc FROM log ORDER BY seq DESC LIMIT 1", &[])?
-                .first()
-                .and_then(|r| r[0].text())
-                .and_then(|s| s.parse().ok()),
-        )
-    })?;
+    let last = db.tx(engine::last_logged_clock)?;
     Ok(Clock::resume(DeviceId::new(), Box::new(SystemTime), last))
 }
 

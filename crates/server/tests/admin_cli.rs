@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use voordeur_core::DeviceId;
+use voordeur_core::{DeviceId, EntityKind};
 use voordeur_server::auth;
 use voordeur_server::db::{Database, Val};
 
@@ -44,7 +44,7 @@ fn counts(db: &Path) -> Vec<Val> {
     let db = Database::open(&db.to_string_lossy()).expect("open");
     db.tx(|t| {
         let mut out = Vec::new();
-        for table in ["teams", "users", "enrol_codes", "devices", "log", "fields"] {
+        for table in ["teams", "users", "enrol_codes", "devices", "log", "records"] {
             out.push(t.query(&format!("SELECT count(*) FROM {table}"), &[])?[0][0].clone());
         }
         Ok(out)
@@ -177,25 +177,21 @@ fn admin_commands_work_while_the_server_runs() {
     );
     assert!(out.contains("imported 2 households"), "{out}");
     let database = Database::open(&db.to_string_lossy()).expect("open");
-    let postcodes = database
-        .tx(|t| t.query("SELECT value FROM fields WHERE entity = 'household' AND field = 'postcode' ORDER BY value", &[]))
-        .expect("postcodes");
-    assert_eq!(
-        postcodes,
-        vec![
-            vec![Val::Text("\"9712 AB\"".into())],
-            vec![Val::Text("\"9713 CD\"".into())]
-        ]
-    );
-    let names = database
-        .tx(|t| {
-            t.query(
-                "SELECT count(*) FROM fields WHERE entity = 'resident' AND field = 'name'",
-                &[],
-            )
-        })
-        .expect("names");
-    assert_eq!(names[0][0], Val::Int(2));
+    let records = database
+        .tx(voordeur_server::engine::current_fields)
+        .expect("records");
+    let mut postcodes: Vec<String> = records
+        .iter()
+        .filter(|(e, _, _)| *e == EntityKind::Household)
+        .filter_map(|(_, _, f)| f.get("postcode")?.value.as_str().map(String::from))
+        .collect();
+    postcodes.sort();
+    assert_eq!(postcodes, vec!["9712 AB", "9713 CD"]);
+    let names = records
+        .iter()
+        .filter(|(e, _, f)| *e == EntityKind::Resident && f.contains_key("name"))
+        .count();
+    assert_eq!(names, 2);
     drop(database);
     std::fs::write(
         &csv,

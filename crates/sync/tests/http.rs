@@ -5,7 +5,9 @@ mod support;
 
 use serde_json::json;
 use support::stub::{Reply, Stub};
-use voordeur_core::protocol::{Accepted, PullResponse, PushRequest, PushResponse, PROTOCOL_HEADER};
+use voordeur_core::protocol::{
+    Accepted, PullResponse, PushRequest, PushResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
 use voordeur_core::{Change, ChangeId, DeviceId, EntityKind, Hlc, Role, TeamId, UserId};
 use voordeur_store::{NewHousehold, Store};
 use voordeur_sync::{enrol, sync, transport_for, HttpTransport, SyncError, Transport};
@@ -125,7 +127,12 @@ fn enrol_then_sync_over_http() {
         ["/v1/enrol", "/v1/enrol", "/v1/me", "/v1/push", "/v1/pull"]
     );
     for r in &requests {
-        assert_eq!(r.header(PROTOCOL_HEADER), Some("1"), "{}", r.path);
+        assert_eq!(
+            r.header(PROTOCOL_HEADER),
+            Some(PROTOCOL_VERSION.to_string().as_str()),
+            "{}",
+            r.path
+        );
     }
     assert_eq!(requests[0].json()["device_id"], json!(store.device_id()));
     assert_eq!(requests[0].header("authorization"), None);
