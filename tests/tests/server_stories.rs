@@ -59,6 +59,7 @@ stories!(
     a_nul_character_is_bad_input_not_a_server_error,
     a_household_moves_to_another_team,
     a_version_1_database_is_migrated_to_blocks,
+    pull_batches_end_inside_blocks,
 );
 
 /// Real concurrency needs a database several server processes share: PostgreSQL only.
@@ -1567,4 +1568,33 @@ fn a_version_1_database_is_migrated_to_blocks(backend: Backend) {
         })
         .expect("move");
     assert_eq!(moved.records, 2, "the household and its visit");
+}
+
+/// A pull batch is full up to its limit whatever the size of the blocks: it may end
+/// inside a block, and the next batch goes on from there. Every change once, in order.
+fn pull_batches_end_inside_blocks(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let mut all = Vec::new();
+    for i in 0..50 {
+        // Blocks of 3 changes (one household each).
+        all.extend(new_household(anna, &format!("Straat {i}")).1);
+    }
+    s.push_ok(anna, &all);
+    let (before, _) = s.pull_all(&town.bilal, 0);
+    let mut cursor = 0;
+    let mut got = Vec::new();
+    for round in 0.. {
+        assert!(round < 100, "pulling never ends");
+        let page = s.pull(&town.bilal, cursor, Some(20));
+        cursor = page.cursor;
+        got.extend(page.changes.iter().map(|c| c.id));
+        if !page.more {
+            break;
+        }
+        assert_eq!(page.changes.len(), 20, "a batch before the end is full");
+    }
+    assert_eq!(got, ids(&before));
+    assert!(got.len() >= 150);
 }

@@ -133,8 +133,9 @@ impl Serialize for FieldChangeRef<'_> {
     }
 }
 
-/// A run of changes as one block (the first change names the record).
-struct BlockRef<'a>(&'a [Change]);
+/// A run of changes as one block (the first change names the record), serialised
+/// without copying. The changes must share a block (see [`runs`]).
+pub struct BlockRef<'a>(pub &'a [Change]);
 
 impl Serialize for BlockRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

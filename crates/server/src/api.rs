@@ -203,26 +203,31 @@ async fn pull(
     headers: HeaderMap,
     caller: Caller,
     params: Result<Query<PullParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<PullResponse>, ServerError> {
+) -> Result<Response, ServerError> {
     let Query(params) = params.map_err(|e| ServerError::BadRequest(e.body_text()))?;
     let now = state.now_ms();
     let origin = origin(&headers);
-    let resp = state
+    let page = state
         .tx(move |t, _| {
-            let resp = engine::pull(t, &caller, params.since, params.limit.unwrap_or(MAX_BATCH))?;
+            let page =
+                engine::pull_page(t, &caller, params.since, params.limit.unwrap_or(MAX_BATCH))?;
             auth::audit(
                 t,
                 now,
                 &caller.user.name,
                 "pull",
                 &format!("device {} since {}", caller.device, params.since),
-                &format!("served {}", resp.changes.len()),
+                &format!("served {}", page.changes),
                 &origin,
             )?;
-            Ok(resp)
+            Ok(page)
         })
         .await?;
-    Ok(Json(resp))
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        page.json,
+    )
+        .into_response())
 }
 
 async fn not_found() -> ServerError {

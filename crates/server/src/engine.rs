@@ -9,7 +9,7 @@
 //! note text become changes of the server's own, logged like any other.
 
 use crate::auth::Caller;
-use crate::db::{Col, Sql, Val};
+use crate::db::{Col, Row, Sql, Val};
 use crate::error::ServerError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use voordeur_core::change::{EntityKind, DELETED};
 use voordeur_core::merge::{decide, Decision, FieldState, MAX_CLOCK_AHEAD_MS};
 use voordeur_core::protocol::{Accepted, PullResponse, PushResponse, Rejected, MAX_BATCH};
-use voordeur_core::wire::{FieldChange, FieldChanges};
+use voordeur_core::wire::{BlockRef, FieldChange, FieldChanges};
 use voordeur_core::*;
 
 /// Take the sequence counter for this transaction; returns the last number given.
@@ -886,6 +886,82 @@ pub fn pull(
     since: u64,
     limit: usize,
 ) -> Result<PullResponse, ServerError> {
+    let page = pull_page(t, caller, since, limit)?;
+    serde_json::from_str(&page.json).map_err(|e| ServerError::Db(e.to_string()))
+}
+
+/// A pull batch as it goes on the wire: the JSON of a [`PullResponse`].
+pub struct PullPage {
+    pub json: String,
+    /// How many changes it holds.
+    pub changes: usize,
+    pub cursor: u64,
+    pub more: bool,
+}
+
+/// Columns `cols` of the blocks numbered in `(since, upto]` that the caller may see,
+/// in order, at most `limit` of them.
+fn visible_blocks(
+    t: &mut dyn Sql,
+    caller: &Caller,
+    cols: &str,
+    since: i64,
+    upto: i64,
+    limit: usize,
+) -> Result<Vec<Row>, ServerError> {
+    if caller.user.role == Role::Admin {
+        return t.query(
+            &format!(
+                "SELECT {cols} FROM log WHERE seq > $1 AND seq <= $2 AND device_id <> $3
+                      AND team_id IS NULL ORDER BY seq LIMIT $4"
+            ),
+            &[
+                since.into(),
+                upto.into(),
+                caller.device.to_string().into(),
+                (limit as i64).into(),
+            ],
+        );
+    }
+    let team = caller
+        .user
+        .team_id
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    // The team's changes and the shared ones (templates), each read in sequence order
+    // from the `log_team` index up to the limit, then merged. (With `team_id = $4 OR
+    // team_id IS NULL` the engines collect every row up to `upto` and sort them, for
+    // every batch: quadratic in a long pull.)
+    let branch = |team: &str, name: &str| {
+        format!(
+            "SELECT {cols} FROM (SELECT {cols} FROM log
+               WHERE {team} AND seq > $1 AND seq <= $2 AND device_id <> $3
+               ORDER BY seq LIMIT $5) AS {name}"
+        )
+    };
+    t.query(
+        &format!(
+            "SELECT {cols} FROM ({} UNION ALL {}) AS both_kinds ORDER BY seq LIMIT $5",
+            branch("team_id = $4", "mine"),
+            branch("team_id IS NULL", "shared")
+        ),
+        &[
+            since.into(),
+            upto.into(),
+            caller.device.to_string().into(),
+            team.into(),
+            (limit as i64).into(),
+        ],
+    )
+}
+
+/// [`pull`], as the JSON text the wire carries, built from the stored blocks.
+pub fn pull_page(
+    t: &mut dyn Sql,
+    caller: &Caller,
+    since: u64,
+    limit: usize,
+) -> Result<PullPage, ServerError> {
     let limit = limit.clamp(1, MAX_BATCH);
     let max = t
         .query("SELECT value FROM counters WHERE name = 'seq'", &[])?
@@ -893,79 +969,96 @@ pub fn pull(
         .and_then(|r| r[0].int())
         .unwrap_or(0);
     let since = i64::try_from(since).unwrap_or(i64::MAX);
-    // Blocks, at most `limit` of them (each holds at least one change).
-    let cols = "seq, n, entity, record_id, device_id, author_id, changes";
-    let rows = if caller.user.role == Role::Admin {
-        t.query(
-            &format!(
-                "SELECT {cols} FROM log WHERE seq > $1 AND seq <= $2 AND device_id <> $3
-                      AND team_id IS NULL ORDER BY seq LIMIT $4"
-            ),
-            &[
-                since.into(),
-                max.into(),
-                caller.device.to_string().into(),
-                (limit as i64).into(),
-            ],
-        )?
-    } else {
-        let team = caller
-            .user
-            .team_id
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        // The team's changes and the shared ones (templates), each read in sequence
-        // order from the `log_team` index up to the limit, then merged. (With
-        // `team_id = $4 OR team_id IS NULL` the engines collect every row up to `max`
-        // and sort them, for every batch: quadratic in a long pull.)
-        let branch = |team: &str, name: &str| {
-            format!(
-                "SELECT {cols} FROM (SELECT {cols} FROM log
-                   WHERE {team} AND seq > $1 AND seq <= $2 AND device_id <> $3
-                   ORDER BY seq LIMIT $5) AS {name}"
-            )
-        };
-        t.query(
-            &format!(
-                "SELECT {cols} FROM ({} UNION ALL {}) AS both_kinds ORDER BY seq LIMIT $5",
-                branch("team_id = $4", "mine"),
-                branch("team_id IS NULL", "shared")
-            ),
-            &[
-                since.into(),
-                max.into(),
-                caller.device.to_string().into(),
-                team.into(),
-                (limit as i64).into(),
-            ],
-        )?
-    };
     let bad = || ServerError::Db("bad stored block".into());
-    let mut changes = Vec::new();
-    let mut last = since;
-    // Up to `limit` changes. A block's changes are numbered `seq - n + 1 ..= seq`; a
-    // batch may end inside a block, and the next one starts after its cursor.
-    let mut cut = rows.len() == limit;
-    'rows: for r in &rows {
+    // First the numbers and sizes of the next blocks (at most `limit` of them, each
+    // holds at least one change): where this batch ends. Then those blocks whole.
+    let sizes = visible_blocks(t, caller, "seq, n", since, max, limit)?;
+    let mut upto = since;
+    let mut total = 0i64;
+    // Every block the caller may see up to `max` is in `sizes` and in this batch.
+    let mut to_the_end = sizes.len() < limit;
+    for (i, r) in sizes.iter().enumerate() {
         let (seq, n) = (r[0].int().ok_or_else(bad)?, r[1].int().ok_or_else(bad)?);
-        for (i, c) in block_of_row(r, 2)?.into_iter().enumerate() {
-            let number = seq - n + 1 + i as i64;
-            if number <= since {
-                continue;
-            }
-            if changes.len() == limit {
-                cut = true;
-                break 'rows;
-            }
-            changes.push(c);
-            last = number;
+        upto = seq;
+        total += n.min(seq - since);
+        if total >= limit as i64 {
+            to_the_end &= i + 1 == sizes.len() && total == limit as i64;
+            break;
         }
     }
+    let rows = visible_blocks(
+        t,
+        caller,
+        "seq, n, entity, record_id, device_id, author_id, changes",
+        since,
+        upto,
+        limit,
+    )?;
+    // Up to `limit` changes. A block's changes are numbered `seq - n + 1 ..= seq`; a
+    // batch may end inside a block, and the next one starts after its cursor. Whole
+    // blocks go out as stored, without being parsed.
+    let mut json = String::with_capacity(64 * 1024);
+    json.push_str("{\"blocks\":[");
+    let mut count = 0usize;
+    let mut last = since;
+    let mut cut = false;
+    for r in &rows {
+        let (seq, n) = (r[0].int().ok_or_else(bad)?, r[1].int().ok_or_else(bad)?);
+        let first = seq - n + 1;
+        let skip = usize::try_from((since + 1 - first).max(0)).map_err(|_| bad())?;
+        let n = usize::try_from(n).map_err(|_| bad())?;
+        let room = limit - count;
+        if room == 0 {
+            cut = true;
+            break;
+        }
+        let take = n.saturating_sub(skip).min(room);
+        if take == 0 {
+            continue;
+        }
+        if count > 0 {
+            json.push(',');
+        }
+        if skip == 0 && take == n {
+            let text = |i: usize| r[i].text().ok_or_else(bad);
+            json.push_str("{\"entity\":");
+            json.push_str(&Value::from(text(2)?).to_string());
+            json.push_str(",\"record\":");
+            json.push_str(&Value::from(text(3)?).to_string());
+            json.push_str(",\"device\":");
+            json.push_str(&Value::from(text(4)?).to_string());
+            json.push_str(",\"author\":");
+            json.push_str(&r[5].text().map_or(Value::Null, Value::from).to_string());
+            json.push_str(",\"changes\":");
+            json.push_str(text(6)?);
+            json.push('}');
+        } else {
+            let part = block_of_row(r, 2)?;
+            let part = part.get(skip..skip + take).ok_or_else(bad)?;
+            json.push_str(
+                &serde_json::to_string(&BlockRef(part))
+                    .map_err(|e| ServerError::Db(e.to_string()))?,
+            );
+            if skip + take < n {
+                cut = true;
+            }
+        }
+        count += take;
+        last = first + (skip + take) as i64 - 1;
+        if cut {
+            break;
+        }
+    }
+    // Served to the end of the log only when nothing was left out.
+    let cut = cut || !to_the_end;
     let cursor = if cut { last } else { max.max(since) };
-    Ok(PullResponse {
-        changes,
+    let more = cut && last < max;
+    json.push_str(&format!("],\"cursor\":{cursor},\"more\":{more}}}"));
+    Ok(PullPage {
+        json,
+        changes: count,
         cursor: u64::try_from(cursor).unwrap_or(0),
-        more: cut && last < max,
+        more,
     })
 }
 

@@ -269,3 +269,59 @@ mod tests {
         assert!(Store::open(&path, Some("geheim")).is_ok());
     }
 }
+
+#[cfg(test)]
+mod outbox_migration {
+    use super::*;
+    use serde_json::json;
+    use voordeur_core::{Change, ChangeId, EntityKind};
+
+    /// Changes waiting in a version 3 outbox (one JSON row per change) are still
+    /// waiting, unchanged, after the upgrade to blocks.
+    #[test]
+    fn a_version_3_outbox_keeps_every_waiting_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(DB_FILE);
+        let device = DeviceId::new();
+        let server = DeviceId::new();
+        let record = uuid::Uuid::now_v7();
+        let change = |field: &str, value: serde_json::Value, counter: u32| Change {
+            id: ChangeId::new(),
+            entity: EntityKind::Visit,
+            record,
+            field: field.into(),
+            value,
+            hlc: Hlc {
+                wall_ms: 1_764_000_000_000,
+                counter,
+                device,
+            },
+            base: None,
+            device,
+            author: Some(UserId::new()),
+        };
+        let mut waiting = vec![
+            change("status", json!("draft"), 1),
+            change("answer.geld.schulden", json!(["huur", "energie"]), 2),
+            change("answer.leeg", json!(null), 3),
+            change("answer.tekst", json!("regel 1\nregel \"2\""), 4),
+        ];
+        // One the server re-stamped, with a base.
+        waiting[1].hlc.device = server;
+        waiting[1].base = Some(Hlc::zero(server));
+        {
+            let mut conn = Connection::open(&path).expect("open");
+            MIGRATIONS.to_version(&mut conn, 3).expect("version 3");
+            for c in &waiting {
+                conn.execute(
+                    "INSERT INTO outbox(change_id, body) VALUES (?1, ?2)",
+                    [c.id.to_string(), serde_json::to_string(c).expect("json")],
+                )
+                .expect("old outbox row");
+            }
+        }
+        let store = Store::open(&path, None).expect("upgrade");
+        assert_eq!(store.outbox_len().expect("len"), 4);
+        assert_eq!(store.pending(10).expect("pending"), waiting);
+    }
+}

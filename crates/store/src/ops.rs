@@ -126,16 +126,10 @@ impl Store {
     pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         let mut touched = Touched::default();
-        {
-            let mut outbox =
-                tx.prepare_cached("INSERT INTO outbox(change_id, body) VALUES (?1, ?2)")?;
-            for change in changes {
-                apply_change(&tx, change, &mut touched)?;
-                let body = serde_json::to_string(change)
-                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
-                outbox.execute(params![change.id.to_string(), body])?;
-            }
+        for change in changes {
+            apply_change(&tx, change, &mut touched)?;
         }
+        crate::sync::enqueue(&tx, changes)?;
         refresh_search(&tx, &touched)?;
         tx.commit()?;
         Ok(())
@@ -491,7 +485,7 @@ impl Store {
     pub fn outbox_len(&self) -> Result<u64, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?)
+            .query_row("SELECT coalesce(sum(n), 0) FROM outbox", [], |r| r.get(0))?)
     }
 }
 

@@ -12,9 +12,11 @@ use crate::{meta_get, meta_set, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use uuid::Uuid;
 use voordeur_core::change::ANSWER_PREFIX;
 use voordeur_core::protocol::{EnrolResponse, PushResponse, UserInfo};
+use voordeur_core::wire::{self, Block, BlockRef};
 use voordeur_core::{
     Change, ChangeId, Conflict, ConflictId, ConflictStatus, ConflictValue, EntityKind, Hlc,
     HouseholdId, NoteId, Role, TeamId, UserId, VisitId,
@@ -102,78 +104,130 @@ fn parse_change(body: &str) -> Result<Change, StoreError> {
     serde_json::from_str(body).map_err(|_| StoreError::Corrupt("outbox change"))
 }
 
+fn parse_block(body: &str) -> Result<Block, StoreError> {
+    serde_json::from_str(body).map_err(|_| StoreError::Corrupt("outbox block"))
+}
+
+/// The stored form of a run of changes of one record (see [`wire::runs`]).
+fn block_text(changes: &[Change]) -> Result<String, StoreError> {
+    serde_json::to_string(&BlockRef(changes)).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Most changes one outbox row holds.
+const MAX_BLOCK: usize = 500;
+
+/// Append changes to the outbox, in order: one row per run of changes to one record.
+pub(crate) fn enqueue(conn: &rusqlite::Connection, changes: &[Change]) -> Result<(), StoreError> {
+    let mut insert = conn.prepare_cached("INSERT INTO outbox(n, body) VALUES (?1, ?2)")?;
+    for run in wire::runs(changes) {
+        for block in run.chunks(MAX_BLOCK) {
+            insert.execute(params![block.len() as i64, block_text(block)?])?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     // -- outbox ------------------------------------------------------------------------
 
     /// Up to `limit` changes of the outbox, oldest first: the next batch to push.
     pub fn pending(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT body FROM outbox ORDER BY seq LIMIT ?1")?;
+            .prepare_cached("SELECT body FROM outbox ORDER BY seq")?;
+        let mut rows = stmt.query([])?;
         let mut out = Vec::new();
-        for body in stmt.query_map([limit], |r| r.get::<_, String>(0))? {
-            out.push(parse_change(&body?)?);
+        while out.len() < limit {
+            let Some(row) = rows.next()? else {
+                break;
+            };
+            let body = row
+                .get_ref(0)?
+                .as_str()
+                .map_err(|_| StoreError::Corrupt("outbox block"))?;
+            let block = parse_block(body)?;
+            let room = limit - out.len();
+            out.extend(block.into_changes().take(room));
         }
         Ok(out)
     }
 
     /// Take in the server's answer to a push, in one transaction: accepted changes leave
     /// the outbox, and where the server stored one with another clock (a re-stamp) the
-    /// field version it set follows; refused changes move to `rejected_changes`. Ids
-    /// that are not (or no longer) in the outbox are ignored, so a repeated answer is
-    /// harmless.
+    /// field version it set follows; refused changes move to `rejected_changes`.
+    ///
+    /// A push sends the head of the outbox, so the answer is settled from the head:
+    /// block by block, until a block holds none of the answered changes. Ids that are
+    /// not (or no longer) there are ignored, so a repeated answer is harmless.
     pub fn acknowledge(&mut self, response: &PushResponse) -> Result<Acknowledged, StoreError> {
         let at = self.now_text();
+        let accepted: HashMap<ChangeId, Hlc> =
+            response.accepted.iter().map(|a| (a.id, a.hlc)).collect();
+        let rejected: HashMap<ChangeId, &str> = response
+            .rejected
+            .iter()
+            .filter(|r| !accepted.contains_key(&r.id))
+            .map(|r| (r.id, r.reason.as_str()))
+            .collect();
+        let mut unsettled = accepted.len() + rejected.len();
         let mut done = Acknowledged::default();
         let tx = self.conn.transaction()?;
         {
-            let mut find = tx.prepare_cached("SELECT body FROM outbox WHERE change_id = ?1")?;
-            let mut remove = tx.prepare_cached("DELETE FROM outbox WHERE change_id = ?1")?;
+            let mut next = tx.prepare_cached(
+                "SELECT seq, body FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1",
+            )?;
+            let mut remove = tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
+            let mut rewrite =
+                tx.prepare_cached("UPDATE outbox SET n = ?2, body = ?3 WHERE seq = ?1")?;
             let mut keep = tx.prepare_cached(
                 "INSERT INTO rejected_changes(change_id, body, reason, at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(change_id) DO UPDATE SET body = excluded.body,
                      reason = excluded.reason, at = excluded.at",
             )?;
-            // The common case in one statement: the change left the outbox with the
-            // clock it was stored with (no re-stamp), without reading it back.
-            let mut settle = tx.prepare_cached(
-                "DELETE FROM outbox WHERE change_id = ?1 AND json_extract(body, '$.hlc') = ?2",
-            )?;
-            for a in &response.accepted {
-                let id = a.id.to_string();
-                if settle.execute(params![id, a.hlc.to_string()])? > 0 {
-                    done.accepted += 1;
-                    continue;
-                }
-                let Some(body) = find
-                    .query_row([&id], |r| r.get::<_, String>(0))
+            let mut after = 0i64;
+            while unsettled > 0 {
+                let Some((seq, body)) = next
+                    .query_row([after], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
                     .optional()?
                 else {
-                    continue;
+                    break;
                 };
-                let mut change = parse_change(&body)?;
-                if change.hlc != a.hlc {
-                    change.hlc = a.hlc;
-                    if restamp(&tx, &change, &change.record.to_string())? {
-                        done.restamped += 1;
+                after = seq;
+                let mut waiting = Vec::new();
+                let mut settled = 0;
+                for mut change in parse_block(&body)?.into_changes() {
+                    if let Some(hlc) = accepted.get(&change.id) {
+                        if change.hlc != *hlc {
+                            change.hlc = *hlc;
+                            if restamp(&tx, &change, &change.record.to_string())? {
+                                done.restamped += 1;
+                            }
+                        }
+                        done.accepted += 1;
+                    } else if let Some(reason) = rejected.get(&change.id) {
+                        let body = serde_json::to_string(&change)
+                            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                        let reason: String = reason.chars().take(MAX_REASON).collect();
+                        keep.execute(params![change.id.to_string(), body, reason, at])?;
+                        done.rejected += 1;
+                    } else {
+                        waiting.push(change);
+                        continue;
                     }
+                    settled += 1;
                 }
-                remove.execute([&id])?;
-                done.accepted += 1;
-            }
-            for r in &response.rejected {
-                let id = r.id.to_string();
-                let Some(body) = find
-                    .query_row([&id], |row| row.get::<_, String>(0))
-                    .optional()?
-                else {
-                    continue;
-                };
-                let reason: String = r.reason.chars().take(MAX_REASON).collect();
-                keep.execute(params![id, body, reason, at])?;
-                remove.execute([&id])?;
-                done.rejected += 1;
+                if settled == 0 {
+                    break;
+                }
+                unsettled = unsettled.saturating_sub(settled);
+                if waiting.is_empty() {
+                    remove.execute([seq])?;
+                } else {
+                    let body = block_text(&waiting)?;
+                    rewrite.execute(params![seq, waiting.len() as i64, body])?;
+                }
             }
         }
         tx.commit()?;
