@@ -85,10 +85,7 @@ fn server(revoked: Arc<AtomicBool>) -> Stub {
                 let accepted = push
                     .changes
                     .iter()
-                    .map(|c| Accepted {
-                        id: c.id,
-                        hlc: c.hlc,
-                    })
+                    .map(|c| Accepted::of(c, c.hlc))
                     .collect();
                 Reply::json(
                     200,

@@ -61,13 +61,30 @@ pub struct PushRequest {
 }
 
 /// A change the server holds (now or from an earlier push of the same id). `hlc` is the
-/// clock the server stored it with: different from the device's when the device's clock
-/// was too far ahead (see `voordeur_core::merge::MAX_CLOCK_AHEAD_MS`).
+/// clock the server stored it with when that is not the clock it was sent with: the
+/// device's clock was too far ahead (see `voordeur_core::merge::MAX_CLOCK_AHEAD_MS`).
+/// Left out otherwise, which is nearly always.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Accepted {
     pub id: ChangeId,
-    pub hlc: Hlc,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hlc: Option<Hlc>,
+}
+
+impl Accepted {
+    /// The answer for `change`, held with clock `stored`.
+    pub fn of(change: &Change, stored: Hlc) -> Accepted {
+        Accepted {
+            id: change.id,
+            hlc: (stored != change.hlc).then_some(stored),
+        }
+    }
+
+    /// The clock the server holds the change with, given the one it was sent with.
+    pub fn stored(&self, sent: Hlc) -> Hlc {
+        self.hlc.unwrap_or(sent)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

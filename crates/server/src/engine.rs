@@ -768,7 +768,7 @@ pub fn push(
     let mut rejected = Vec::new();
     for c in changes {
         match accept(&mut p, caller, c)? {
-            Ok(hlc) => accepted.push(Accepted { id: c.id, hlc }),
+            Ok(hlc) => accepted.push(Accepted::of(c, hlc)),
             Err(reason) => rejected.push(Rejected { id: c.id, reason }),
         }
     }

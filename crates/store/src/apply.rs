@@ -10,9 +10,9 @@ use crate::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use voordeur_core::change::{FieldType, ANSWER_PREFIX};
-use voordeur_core::{Change, ChecklistTemplate, EntityKind, Hlc};
+use voordeur_core::{Change, ChangeId, ChecklistTemplate, EntityKind, Hlc};
 
 pub(crate) fn table_of(entity: EntityKind) -> &'static str {
     match entity {
@@ -115,6 +115,137 @@ pub(crate) fn apply_change(
         change.id.to_string()
     ])?;
     Ok(true)
+}
+
+/// Apply a run of changes to one record (see `voordeur_core::wire::runs`), each if it
+/// wins its field, with the same rules as [`apply_change`]; returns which were
+/// applied. The record's field versions are read once, and the versions and answers
+/// it writes go in multi-row statements: a pulled visit costs a few statements, not
+/// three per field.
+pub(crate) fn apply_run(
+    conn: &Connection,
+    run: &[Change],
+    touched: &mut Touched,
+) -> Result<Vec<bool>, StoreError> {
+    let Some(first) = run.first() else {
+        return Ok(Vec::new());
+    };
+    if run.len() == 1 {
+        return Ok(vec![apply_change(conn, first, touched)?]);
+    }
+    let (entity, record) = (first.entity, first.record.to_string());
+    let mut versions: HashMap<String, (Hlc, ChangeId)> = HashMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT field, hlc, change_id FROM field_versions WHERE entity = ?1 AND record_id = ?2",
+        )?;
+        let mut rows = stmt.query(params![entity.as_str(), record])?;
+        while let Some(r) = rows.next()? {
+            let hlc: String = r.get(1)?;
+            let id: String = r.get(2)?;
+            versions.insert(
+                r.get(0)?,
+                (
+                    hlc.parse()
+                        .map_err(|_| StoreError::Corrupt("field clock"))?,
+                    id.parse()
+                        .map_err(|_| StoreError::Corrupt("field change"))?,
+                ),
+            );
+        }
+    }
+    let mut applied = Vec::with_capacity(run.len());
+    let mut version_rows: Vec<SqlValue> = Vec::new();
+    let mut answer_rows: Vec<SqlValue> = Vec::new();
+    for change in run {
+        change.check()?;
+        let mut version = |hlc: &Hlc| {
+            version_rows.extend([
+                SqlValue::Text(entity.as_str().into()),
+                SqlValue::Text(record.clone()),
+                SqlValue::Text(change.field.clone()),
+                SqlValue::Text(hlc.to_string()),
+                SqlValue::Text(change.id.to_string()),
+            ]);
+        };
+        if let Some((current, id)) = versions.get(&change.field) {
+            if *id == change.id {
+                // The same change again; another clock is the server's re-stamp.
+                if *current != change.hlc {
+                    version(&change.hlc);
+                    versions.insert(change.field.clone(), (change.hlc, change.id));
+                }
+                applied.push(false);
+                continue;
+            }
+            if *current >= change.hlc {
+                applied.push(false);
+                continue;
+            }
+        }
+        let answer = (entity == EntityKind::Visit)
+            .then(|| change.field.strip_prefix(ANSWER_PREFIX))
+            .flatten();
+        match answer {
+            Some(item) if !change.value.is_null() => {
+                ensure_row(conn, change, &record, touched)?;
+                answer_rows.extend([
+                    SqlValue::Text(record.clone()),
+                    SqlValue::Text(item.to_string()),
+                    SqlValue::Text(change.value.to_string()),
+                ]);
+            }
+            _ => {
+                // Answers written so far go first: a cleared answer deletes its row.
+                flush_rows(conn, ANSWER_UPSERT, 3, &mut answer_rows)?;
+                write_field(conn, change, &record, touched)?;
+            }
+        }
+        version(&change.hlc);
+        versions.insert(change.field.clone(), (change.hlc, change.id));
+        applied.push(true);
+    }
+    flush_rows(conn, ANSWER_UPSERT, 3, &mut answer_rows)?;
+    flush_rows(conn, VERSION_UPSERT, 5, &mut version_rows)?;
+    Ok(applied)
+}
+
+/// `INSERT INTO … VALUES` and its `ON CONFLICT` tail, for [`flush_rows`].
+type Upsert = (&'static str, &'static str);
+
+const ANSWER_UPSERT: Upsert = (
+    "INSERT INTO answers(visit_id, item, value) VALUES ",
+    " ON CONFLICT(visit_id, item) DO UPDATE SET value = excluded.value",
+);
+
+const VERSION_UPSERT: Upsert = (
+    "INSERT INTO field_versions(entity, record_id, field, hlc, change_id) VALUES ",
+    " ON CONFLICT(entity, record_id, field)
+      DO UPDATE SET hlc = excluded.hlc, change_id = excluded.change_id",
+);
+
+/// Write buffered rows of `width` values, in order, with multi-row statements of 32,
+/// 16, … 1 rows (a few statement texts, each prepared once). A key written twice takes
+/// its last row, as if written one by one.
+fn flush_rows(
+    conn: &Connection,
+    (head, tail): Upsert,
+    width: usize,
+    rows: &mut Vec<SqlValue>,
+) -> Result<(), StoreError> {
+    let mut rest: &[SqlValue] = rows;
+    while !rest.is_empty() {
+        let n = rest.len() / width;
+        let take = if n >= 32 { 32 } else { 1 << n.ilog2() };
+        let marks = format!("({})", vec!["?"; width].join(", "));
+        let sql = format!("{head}{}{tail}", vec![marks; take].join(", "));
+        let (now, later) = rest.split_at(take * width);
+        conn.prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(now.iter()))?;
+        rest = later;
+    }
+    rows.clear();
+    Ok(())
 }
 
 /// Set the version of the field a change wrote to the clock the server gave that change

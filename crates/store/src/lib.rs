@@ -80,6 +80,8 @@ fn connect(path: &Path, key: Option<&str>) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     // 32 MiB of page cache: searches over tens of thousands of households stay in memory.
     conn.pragma_update(None, "cache_size", -32_768)?;
+    // Multi-row statements of several sizes (apply.rs) besides the usual ones.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)

@@ -2,7 +2,7 @@
 //! field changes stamped by this device's clock, and commits them with their outbox
 //! rows in one transaction. Nothing is written when validation fails.
 
-use crate::apply::{apply_change, field_version, refresh_search, Touched};
+use crate::apply::{apply_run, field_version, refresh_search, Touched};
 use crate::{Store, StoreError};
 use chrono::{NaiveDate, TimeZone, Utc};
 use rusqlite::{params, OptionalExtension};
@@ -126,8 +126,8 @@ impl Store {
     pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         let mut touched = Touched::default();
-        for change in changes {
-            apply_change(&tx, change, &mut touched)?;
+        for run in voordeur_core::wire::runs(changes) {
+            apply_run(&tx, run, &mut touched)?;
         }
         crate::sync::enqueue(&tx, changes)?;
         refresh_search(&tx, &touched)?;

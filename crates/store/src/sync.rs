@@ -7,7 +7,7 @@
 //! (and re-stamped) together, a pulled batch is applied together with its cursor.
 //! Settings live in `device_meta` and are never synced.
 
-use crate::apply::{apply_change, restamp, Touched};
+use crate::apply::{apply_run, restamp, Touched};
 use crate::{meta_get, meta_set, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
 use voordeur_core::change::ANSWER_PREFIX;
-use voordeur_core::protocol::{EnrolResponse, PushResponse, UserInfo};
+use voordeur_core::protocol::{Accepted, EnrolResponse, PushResponse, UserInfo};
 use voordeur_core::wire::{self, Block, BlockRef};
 use voordeur_core::{
     Change, ChangeId, Conflict, ConflictId, ConflictStatus, ConflictValue, EntityKind, Hlc,
@@ -161,8 +161,8 @@ impl Store {
     /// not (or no longer) there are ignored, so a repeated answer is harmless.
     pub fn acknowledge(&mut self, response: &PushResponse) -> Result<Acknowledged, StoreError> {
         let at = self.now_text();
-        let accepted: HashMap<ChangeId, Hlc> =
-            response.accepted.iter().map(|a| (a.id, a.hlc)).collect();
+        let accepted: HashMap<ChangeId, &Accepted> =
+            response.accepted.iter().map(|a| (a.id, a)).collect();
         let rejected: HashMap<ChangeId, &str> = response
             .rejected
             .iter()
@@ -198,9 +198,10 @@ impl Store {
                 let mut waiting = Vec::new();
                 let mut settled = 0;
                 for mut change in parse_block(&body)?.into_changes() {
-                    if let Some(hlc) = accepted.get(&change.id) {
-                        if change.hlc != *hlc {
-                            change.hlc = *hlc;
+                    if let Some(a) = accepted.get(&change.id) {
+                        let hlc = a.stored(change.hlc);
+                        if change.hlc != hlc {
+                            change.hlc = hlc;
                             if restamp(&tx, &change, &change.record.to_string())? {
                                 done.restamped += 1;
                             }
@@ -269,12 +270,16 @@ impl Store {
         let mut touched = Touched::default();
         let mut applied = 0;
         let mut team_changed = std::collections::BTreeSet::new();
-        for change in changes {
-            self.clock.observe(&change.hlc);
-            if apply_change(&tx, change, &mut touched)? {
-                applied += 1;
-                if change.entity == EntityKind::Household && change.field == "team_id" {
-                    team_changed.insert(change.record.to_string());
+        for run in wire::runs(changes) {
+            for change in run {
+                self.clock.observe(&change.hlc);
+            }
+            for (change, won) in run.iter().zip(apply_run(&tx, run, &mut touched)?) {
+                if won {
+                    applied += 1;
+                    if change.entity == EntityKind::Household && change.field == "team_id" {
+                        team_changed.insert(change.record.to_string());
+                    }
                 }
             }
         }
@@ -770,14 +775,11 @@ mod tests {
         let mut accepted: Vec<Accepted> = pending
             .iter()
             .filter(|c| c.id != city.id)
-            .map(|c| Accepted {
-                id: c.id,
-                hlc: c.hlc,
-            })
+            .map(|c| Accepted::of(c, c.hlc))
             .collect();
         for a in &mut accepted {
             if a.id == address.id {
-                a.hlc = restamped;
+                a.hlc = Some(restamped);
             }
         }
         let response = PushResponse {

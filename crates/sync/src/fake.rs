@@ -61,7 +61,7 @@ impl FakeServer {
         for change in &request.changes {
             if let Some((_, held)) = st.log.iter().find(|(_, c)| c.id == change.id) {
                 let hlc = held.hlc;
-                response.accepted.push(Accepted { id: change.id, hlc });
+                response.accepted.push(Accepted::of(change, hlc));
                 continue;
             }
             if change.check().is_err() || st.refuse_field.as_deref() == Some(&change.field) {
@@ -89,10 +89,7 @@ impl FakeServer {
                 stored.hlc = clock;
             }
             let seq = st.log.len() as u64 + 1;
-            response.accepted.push(Accepted {
-                id: stored.id,
-                hlc: stored.hlc,
-            });
+            response.accepted.push(Accepted::of(change, stored.hlc));
             st.log.push((seq, stored));
         }
         response

@@ -256,7 +256,7 @@ fn a_server_that_makes_no_progress_is_a_protocol_error_not_a_loop() {
         push: PushResponse {
             accepted: vec![voordeur_core::protocol::Accepted {
                 id: ChangeId::new(),
-                hlc: voordeur_core::Hlc::zero(voordeur_core::DeviceId::new()),
+                hlc: Some(voordeur_core::Hlc::zero(voordeur_core::DeviceId::new())),
             }],
             rejected: vec![],
             conflicts: 0,

@@ -65,10 +65,7 @@ fn enrol_then_sync_over_http() {
             let accepted: Vec<Accepted> = push
                 .changes
                 .iter()
-                .map(|c| Accepted {
-                    id: c.id,
-                    hlc: c.hlc,
-                })
+                .map(|c| Accepted::of(c, c.hlc))
                 .collect();
             Reply::json(
                 200,
