@@ -218,7 +218,10 @@ impl Sql for SqliteTx<'_> {
                     rusqlite::types::ValueRef::Integer(n) => Val::Int(n),
                     rusqlite::types::ValueRef::Real(f) => Val::Int(f as i64),
                     rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                        Val::Text(String::from_utf8_lossy(t).into_owned())
+                        Val::Text(match std::str::from_utf8(t) {
+                            Ok(text) => text.to_owned(),
+                            Err(_) => String::from_utf8_lossy(t).into_owned(),
+                        })
                     }
                 });
             }

@@ -107,15 +107,19 @@ fn state_text(fields: &BTreeMap<String, FieldState>) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&Value::from(k.as_str()).to_string());
-        out.push_str(":{\"v\":");
-        out.push_str(&f.value.to_string());
-        out.push_str(&format!(
-            ",\"h\":\"{}\",\"c\":\"{}\",\"d\":\"{}\"",
-            f.hlc, f.change_id, f.device
-        ));
+        use std::fmt::Write;
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "{}:{{\"v\":{},\"h\":\"{}\",\"c\":\"{}\",\"d\":\"{}\"",
+            Value::from(k.as_str()),
+            f.value,
+            f.hlc,
+            f.change_id,
+            f.device
+        );
         if let Some(a) = f.author {
-            out.push_str(&format!(",\"a\":\"{a}\""));
+            let _ = write!(out, ",\"a\":\"{a}\"");
         }
         out.push('}');
     }
@@ -281,20 +285,28 @@ impl<'a> Push<'a> {
                     self.teams.insert((*entity, id), None);
                 }
             }
-            let load_state = records.get(entity);
-            for r in self.t.query_in(
-                "SELECT record_id, team_id, state FROM records WHERE entity = $1 AND record_id IN_LIST",
-                &[entity.as_str().into()],
-                &list,
-            )? {
-                let Some(id) = r[0].text().and_then(|s| s.parse::<Uuid>().ok()) else {
-                    continue;
+            // The state only of the records the batch changes, not of their parents.
+            let (mine, parents): (Vec<&str>, Vec<&str>) = list.iter().partition(|id| {
+                id.parse::<Uuid>()
+                    .is_ok_and(|id| records.get(entity).is_some_and(|r| r.contains(&id)))
+            });
+            for (ids, with_state) in [(mine, true), (parents, false)] {
+                let sql = if with_state {
+                    "SELECT record_id, team_id, state FROM records
+                     WHERE entity = $1 AND record_id IN_LIST"
+                } else {
+                    "SELECT record_id, team_id FROM records WHERE entity = $1 AND record_id IN_LIST"
                 };
-                self.teams
-                    .insert((*entity, id), Some(r[1].text().map(String::from)));
-                if load_state.is_some_and(|ids| ids.contains(&id)) {
-                    let state = parse_state(r[2].text().unwrap_or("{}"))?;
-                    self.fields.insert((*entity, id), state);
+                for r in self.t.query_in(sql, &[entity.as_str().into()], &ids)? {
+                    let Some(id) = r[0].text().and_then(|s| s.parse::<Uuid>().ok()) else {
+                        continue;
+                    };
+                    self.teams
+                        .insert((*entity, id), Some(r[1].text().map(String::from)));
+                    if with_state {
+                        let state = parse_state(r[2].text().unwrap_or("{}"))?;
+                        self.fields.insert((*entity, id), state);
+                    }
                 }
             }
         }
@@ -657,7 +669,7 @@ fn scope(
 ) -> Result<Result<Option<String>, Reason>, ServerError> {
     let role = caller.user.role;
     let my_team = caller.user.team_id.map(|t| t.to_string());
-    let record = c.record.to_string();
+    let record = c.record;
     match (role, c.entity) {
         (Role::Admin, EntityKind::Template) => {}
         (Role::Admin, _) => return Ok(Err("an admin does not change resident data".into())),

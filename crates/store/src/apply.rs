@@ -210,6 +210,16 @@ pub(crate) fn apply_run(
     Ok(applied)
 }
 
+/// The key of a buffered row within its record: the answer's item (`visit_id, item,
+/// value`) or the version's field (`entity, record_id, field, hlc, change_id`). The rows
+/// of one flush all belong to one record.
+fn row_key(row: &[SqlValue]) -> &str {
+    match row.get(if row.len() == 3 { 1 } else { 2 }) {
+        Some(SqlValue::Text(t)) => t,
+        _ => "",
+    }
+}
+
 /// `INSERT INTO … VALUES` and its `ON CONFLICT` tail, for [`flush_rows`].
 type Upsert = (&'static str, &'static str);
 
@@ -224,7 +234,7 @@ const VERSION_UPSERT: Upsert = (
       DO UPDATE SET hlc = excluded.hlc, change_id = excluded.change_id",
 );
 
-/// Write buffered rows of `width` values, in order, with multi-row statements of 32,
+/// Write buffered rows of `width` values, in key order, with multi-row statements of 32,
 /// 16, … 1 rows (a few statement texts, each prepared once). A key written twice takes
 /// its last row, as if written one by one.
 fn flush_rows(
@@ -233,7 +243,19 @@ fn flush_rows(
     width: usize,
     rows: &mut Vec<SqlValue>,
 ) -> Result<(), StoreError> {
-    let mut rest: &[SqlValue] = rows;
+    // In key order, each key once with its last row: the rows of one record then go
+    // into the tree side by side instead of one by one across its pages.
+    let mut keyed: Vec<&[SqlValue]> = rows.chunks(width).collect();
+    keyed.sort_by(|a, b| row_key(a).cmp(row_key(b)));
+    keyed.dedup_by(|later, earlier| {
+        let same = row_key(later) == row_key(earlier);
+        if same {
+            std::mem::swap(later, earlier);
+        }
+        same
+    });
+    let sorted: Vec<SqlValue> = keyed.concat();
+    let mut rest: &[SqlValue] = &sorted;
     while !rest.is_empty() {
         let n = rest.len() / width;
         let take = if n >= 32 { 32 } else { 1 << n.ilog2() };

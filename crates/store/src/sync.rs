@@ -750,6 +750,91 @@ mod tests {
         }
     }
 
+    /// A pulled run of changes to one record applies as if one by one: a field set
+    /// twice keeps its later value, a cleared answer is gone, an older change loses.
+    #[test]
+    fn a_pulled_run_applies_like_its_changes_one_by_one() {
+        let mut d = device(T0);
+        let other = DeviceId::new();
+        let visit = Uuid::now_v7();
+        let run = vec![
+            remote(
+                EntityKind::Visit,
+                visit,
+                "answer.x",
+                json!(1),
+                T0 + 1,
+                other,
+            ),
+            remote(
+                EntityKind::Visit,
+                visit,
+                "answer.y",
+                json!(2),
+                T0 + 2,
+                other,
+            ),
+            remote(
+                EntityKind::Visit,
+                visit,
+                "status",
+                json!("draft"),
+                T0 + 3,
+                other,
+            ),
+            remote(
+                EntityKind::Visit,
+                visit,
+                "answer.x",
+                json!(3),
+                T0 + 4,
+                other,
+            ),
+            remote(
+                EntityKind::Visit,
+                visit,
+                "answer.y",
+                Value::Null,
+                T0 + 5,
+                other,
+            ),
+            // Older than what the run already set.
+            remote(EntityKind::Visit, visit, "answer.x", json!(0), T0, other),
+            remote(
+                EntityKind::Visit,
+                visit,
+                "answer.a",
+                json!("eerst"),
+                T0 + 6,
+                other,
+            ),
+        ];
+        assert_eq!(d.store.apply_remote(&run, 7).expect("apply"), 6);
+        let answers: Vec<(String, String)> = d
+            .store
+            .conn
+            .prepare("SELECT item, value FROM answers WHERE visit_id = ?1 ORDER BY item")
+            .expect("prepare")
+            .query_map([visit.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("answers");
+        assert_eq!(
+            answers,
+            vec![("a".into(), "\"eerst\"".into()), ("x".into(), "3".into())]
+        );
+        assert_eq!(
+            version(&d.store, EntityKind::Visit, visit, "answer.x"),
+            Some(run[3].hlc)
+        );
+        assert_eq!(
+            version(&d.store, EntityKind::Visit, visit, "answer.y"),
+            Some(run[4].hlc)
+        );
+        // The same run again changes nothing.
+        assert_eq!(d.store.apply_remote(&run, 7).expect("again"), 0);
+    }
+
     #[test]
     fn acknowledge_empties_the_outbox_rewrites_restamps_and_keeps_refusals() {
         // A tablet whose clock is a year ahead.
