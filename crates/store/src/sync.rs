@@ -144,6 +144,24 @@ pub(crate) fn enqueue(conn: &rusqlite::Connection, changes: &[Change]) -> Result
 impl Store {
     // -- outbox ------------------------------------------------------------------------
 
+    /// Run `f` with commits that do not wait for the disk (`synchronous=NORMAL`; WAL
+    /// keeps them atomic and in order), then back to `FULL`. Only for what is harmless to
+    /// do again when a power cut loses it: an acknowledgement (the changes are pushed
+    /// again and the server knows them by id) and a pulled batch with its cursor (pulled
+    /// again). Local writes always wait for the disk; so does the next one after this,
+    /// which makes these durable too.
+    fn relaxed<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = f(self);
+        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        let r = result?;
+        restored?;
+        Ok(r)
+    }
+
     /// Up to `limit` changes of the outbox, oldest first: the next batch to push.
     pub fn pending(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
         let mut stmt = self
@@ -174,6 +192,10 @@ impl Store {
     /// block by block, until a block holds none of the answered changes. Ids that are
     /// not (or no longer) there are ignored, so a repeated answer is harmless.
     pub fn acknowledge(&mut self, response: &PushResponse) -> Result<Acknowledged, StoreError> {
+        self.relaxed(|store| store.acknowledge_now(response))
+    }
+
+    fn acknowledge_now(&mut self, response: &PushResponse) -> Result<Acknowledged, StoreError> {
         let at = self.now_text();
         let accepted: HashMap<ChangeId, &Accepted> =
             response.accepted.iter().map(|a| (a.id, a)).collect();
@@ -292,6 +314,10 @@ impl Store {
     /// remote clock, so later local edits sort after what this device has seen.
     /// Returns how many changes were applied (won their field).
     pub fn apply_remote(&mut self, changes: &[Change], cursor: u64) -> Result<usize, StoreError> {
+        self.relaxed(|store| store.apply_remote_now(changes, cursor))
+    }
+
+    fn apply_remote_now(&mut self, changes: &[Change], cursor: u64) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
         let mut touched = Touched::default();
         let mut applied = 0;
@@ -859,6 +885,13 @@ mod tests {
         );
         // The same run again changes nothing.
         assert_eq!(d.store.apply_remote(&run, 7).expect("again"), 0);
+        // Pulled batches commit without waiting for the disk; local writes still wait.
+        let sync: i64 = d
+            .store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(sync, 2, "back to FULL after a pulled batch");
     }
 
     #[test]
@@ -911,6 +944,12 @@ mod tests {
             }
         );
         assert_eq!(d.store.outbox_len().expect("len"), 0);
+        let sync: i64 = d
+            .store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(sync, 2, "back to FULL after an acknowledgement");
         assert_eq!(
             version(&d.store, EntityKind::Household, h.0, "address"),
             Some(restamped)
