@@ -186,30 +186,65 @@ fn pull(
     progress: &mut dyn FnMut(Progress),
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    loop {
-        let since = store.cursor()?;
-        let response = transport.pull(since, MAX_BATCH)?;
-        if response.more && response.cursor <= since {
-            // Asking again from the same place would never end.
-            return Err(SyncError::Protocol(format!(
-                "the server said more changes wait but did not move the cursor past {since}"
-            )));
+    let Some(shared) = transport.shareable() else {
+        // One request at a time.
+        loop {
+            let since = store.cursor()?;
+            let response = transport.pull(since, MAX_BATCH)?;
+            if !settle_pull(store, since, response, progress, report)? {
+                return Ok(());
+            }
         }
-        let applied = store.apply_remote(&response.changes, response.cursor)?;
-        tracing::debug!(
-            received = response.changes.len(),
-            applied,
-            cursor = response.cursor,
-            "pulled a batch"
-        );
-        report.pulled += response.changes.len();
-        progress(Progress::Pulling {
-            received: report.pulled,
-        });
-        if !response.more {
-            return Ok(());
+    };
+    // The next batch is fetched while this one is applied: its `since` is this batch's
+    // cursor, known before applying. It is applied only after this one committed, so the
+    // store still takes batches one by one, in order, each with its cursor.
+    let first = store.cursor()?;
+    std::thread::scope(|scope| {
+        let mut next = Some(scope.spawn(move || shared.pull(first, MAX_BATCH)));
+        while let Some(fetching) = next.take() {
+            let response = fetching
+                .join()
+                .map_err(|_| SyncError::Protocol("the pull thread failed".into()))??;
+            let since = store.cursor()?;
+            if response.more && response.cursor > since {
+                let cursor = response.cursor;
+                next = Some(scope.spawn(move || shared.pull(cursor, MAX_BATCH)));
+            }
+            if !settle_pull(store, since, response, progress, report)? {
+                return Ok(());
+            }
         }
+        Ok(())
+    })
+}
+
+/// Apply one pulled batch that answered a pull from `since`; returns whether more wait.
+fn settle_pull(
+    store: &mut Store,
+    since: u64,
+    response: voordeur_core::protocol::PullResponse,
+    progress: &mut dyn FnMut(Progress),
+    report: &mut SyncReport,
+) -> Result<bool, SyncError> {
+    if response.more && response.cursor <= since {
+        // Asking again from the same place would never end.
+        return Err(SyncError::Protocol(format!(
+            "the server said more changes wait but did not move the cursor past {since}"
+        )));
     }
+    let applied = store.apply_remote(&response.changes, response.cursor)?;
+    tracing::debug!(
+        received = response.changes.len(),
+        applied,
+        cursor = response.cursor,
+        "pulled a batch"
+    );
+    report.pulled += response.changes.len();
+    progress(Progress::Pulling {
+        received: report.pulled,
+    });
+    Ok(response.more)
 }
 
 #[cfg(test)]

@@ -26,6 +26,12 @@ pub trait Transport {
     fn current_user(&self) -> Result<Option<UserInfo>, SyncError> {
         Ok(None)
     }
+    /// This transport, when it can be used from another thread: the engine then fetches
+    /// the next pull batch while it applies the current one. `None` (test links): one
+    /// request at a time.
+    fn shareable(&self) -> Option<&(dyn Transport + Sync)> {
+        None
+    }
 }
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -146,6 +152,10 @@ impl Transport for HttpTransport {
             .append_pair("since", &since.to_string())
             .append_pair("limit", &limit.to_string());
         read(send(self.client.get(url))?)
+    }
+
+    fn shareable(&self) -> Option<&(dyn Transport + Sync)> {
+        Some(self)
     }
 }
 

@@ -203,3 +203,75 @@ fn an_unreachable_server_is_offline_and_a_bad_address_is_refused() {
         );
     }
 }
+
+/// Over HTTP the next batch is fetched while the current one is applied. Batches are
+/// still applied in order, each with its cursor; a batch that fails leaves the store at
+/// the last batch applied, and the next sync goes on from there.
+#[test]
+fn a_long_pull_applies_batches_in_order_and_resumes_after_a_failure() {
+    let me = user();
+    let pages: Vec<Change> = (0..4).map(|_| remote_change()).collect();
+    let served = pages.clone();
+    let fail_once = std::sync::atomic::AtomicBool::new(true);
+    let stub = Stub::start(move |req| match req.path.as_str() {
+        "/v1/me" => Reply::json(200, me.clone()),
+        "/v1/push" => Reply::error(500, "unexpected", "nothing to push"),
+        "/v1/pull" => {
+            let since: usize = req.param("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+            if since == 2 && fail_once.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return Reply::error(503, "unavailable", "database is starting");
+            }
+            let page = served.get(since).cloned();
+            Reply::json(
+                200,
+                serde_json::to_value(PullResponse {
+                    changes: page.into_iter().collect(),
+                    cursor: (since + 1).min(4) as u64,
+                    more: since + 1 < 4,
+                })
+                .expect("json"),
+            )
+        }
+        _ => Reply::error(404, "not_found", "no such route"),
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_dir(dir.path(), None).expect("store");
+    store
+        .set_enrolment(
+            &stub.url,
+            &serde_json::from_value(json!({
+                "token": "tok", "device_id": store.device_id(), "user": user(),
+            }))
+            .expect("enrolment"),
+        )
+        .expect("enrolled");
+    let transport = transport_for(&store).expect("transport");
+    assert!(matches!(
+        sync(&mut store, &transport, &mut |_| {}),
+        Err(SyncError::Server { status: 503, .. })
+    ));
+    assert_eq!(store.cursor().expect("cursor"), 2, "the first two batches");
+    let report = sync(&mut store, &transport, &mut |_| {}).expect("second sync");
+    assert_eq!(report.pulled, 2);
+    assert_eq!(store.cursor().expect("cursor"), 4);
+    for c in &pages {
+        assert_eq!(
+            store
+                .connection()
+                .query_row(
+                    "SELECT address FROM households WHERE id = ?1",
+                    [c.record.to_string()],
+                    |r| r.get::<_, String>(0)
+                )
+                .expect("applied"),
+            "Dorpsstraat 1"
+        );
+    }
+    let sinces: Vec<String> = stub
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/pull")
+        .filter_map(|r| r.param("since"))
+        .collect();
+    assert_eq!(sinces, ["0", "1", "2", "2", "3"]);
+}
