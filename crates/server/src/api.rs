@@ -248,6 +248,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestDecompressionLayer::new())
-        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
+        .layer(
+            CompressionLayer::new().quality(tower_http::CompressionLevel::Precise(
+                voordeur_core::protocol::GZIP_LEVEL as i32,
+            )),
+        )
         .with_state(state)
 }

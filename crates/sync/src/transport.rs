@@ -130,7 +130,10 @@ impl Transport for HttpTransport {
 
     fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
         let json = serde_json::to_vec(request).map_err(|e| SyncError::Protocol(e.to_string()))?;
-        let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
+        let mut gz = GzEncoder::new(
+            Vec::with_capacity(json.len() / 4),
+            Compression::new(voordeur_core::protocol::GZIP_LEVEL),
+        );
         gz.write_all(&json)
             .and_then(|()| gz.flush())
             .map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
