@@ -60,6 +60,7 @@ stories!(
     a_household_moves_to_another_team,
     a_version_1_database_is_migrated_to_blocks,
     pull_batches_end_inside_blocks,
+    a_resident_who_moves_house_moves_with_the_new_household,
 );
 
 /// Real concurrency needs a database several server processes share: PostgreSQL only.
@@ -1419,7 +1420,8 @@ fn a_version_1_database_is_migrated_to_blocks(backend: Backend) {
             "household",
             household,
             "address",
-            r#""Dorpsstraat 1""#,
+            // A text with a NUL character, as version 1 could store it.
+            r#""Dorps\u0000straat 1""#,
             hlc(1_000, device),
             None,
         ),
@@ -1598,4 +1600,45 @@ fn pull_batches_end_inside_blocks(backend: Backend) {
     }
     assert_eq!(got, ids(&before));
     assert!(got.len() >= 150);
+}
+
+/// A resident moved to another household of the team belongs to that household from
+/// then on: moving the new household to another team takes the resident along, moving
+/// the old one does not.
+fn a_resident_who_moves_house_moves_with_the_new_household(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let (h1, first) = new_household(anna, "Kerkstraat 1");
+    let (h2, second) = new_household(anna, "Kerkstraat 2");
+    s.push_ok(anna, &[first, second].concat());
+    let r = Uuid::now_v7();
+    let born = anna.change(Resident, r, "household_id", json!(h1.to_string()), None);
+    s.push_ok(
+        anna,
+        &[
+            born.clone(),
+            anna.change(Resident, r, "name", json!("Kees Bakker"), None),
+        ],
+    );
+    s.push_ok(
+        anna,
+        &[anna.change(
+            Resident,
+            r,
+            "household_id",
+            json!(h2.to_string()),
+            Some(born.hlc),
+        )],
+    );
+    let zuid = s.team_id("zuid").to_string();
+    let moved = |h: Uuid| {
+        s.state
+            .db
+            .tx(|t| voordeur_server::engine::move_household(t, &s.state.clock, h, &zuid))
+            .expect("move")
+            .records
+    };
+    assert_eq!(moved(h1), 1, "the old household goes alone");
+    assert_eq!(moved(h2), 2, "the new household takes the resident along");
 }

@@ -52,8 +52,9 @@ const LOG_COLUMNS: &[(&str, Col)] = &[
     ("changes", Col::Text),
 ];
 
-/// Columns of `records` a push writes; an existing record keeps its team and parent
-/// and takes the new state.
+/// Columns of `records` a push writes; an existing record keeps its team and takes the
+/// new state and the parent its state names (a resident moved to another household of
+/// the team moves with that household from then on).
 const RECORD_COLUMNS: &[(&str, Col)] = &[
     ("entity", Col::Text),
     ("record_id", Col::Text),
@@ -62,7 +63,8 @@ const RECORD_COLUMNS: &[(&str, Col)] = &[
     ("state", Col::Text),
 ];
 
-const RECORD_UPSERT: &str = "ON CONFLICT (entity, record_id) DO UPDATE SET state = excluded.state";
+const RECORD_UPSERT: &str = "ON CONFLICT (entity, record_id) DO UPDATE SET
+    state = excluded.state, parent_id = excluded.parent_id";
 
 /// A record: its kind and id.
 type RecordKey = (EntityKind, Uuid);

@@ -12,12 +12,14 @@ CREATE TABLE log_blocks (
 );
 INSERT INTO log_blocks(seq, n, entity, record_id, device_id, author_id, team_id, changes)
 SELECT seq, 1, entity, record_id, device_id, author_id, team_id,
-       json_build_array(json_strip_nulls(json_build_object(
+       -- json, not jsonb: jsonb refuses a text value holding \u0000.
+       json_build_array(json_build_object(
            'id', change_id,
            'field', field,
+           'value', value::json,
            'at', json_build_array(substr(hlc, 1, 15)::bigint, substr(hlc, 17, 10)::bigint),
            'clock', CASE WHEN substr(hlc, 28) <> device_id THEN substr(hlc, 28) END,
-           'base', base))::jsonb || jsonb_build_object('value', value::jsonb))::text
+           'base', base))::text
 FROM log;
 DROP TABLE log;
 ALTER TABLE log_blocks RENAME TO log;
@@ -33,7 +35,7 @@ UPDATE records SET
                 'a', f.author_id))::text
             FROM fields f WHERE f.entity = records.entity AND f.record_id = records.record_id),
         '{}'),
-    parent_id = (SELECT f.value::jsonb #>> '{}' FROM fields f
+    parent_id = (SELECT f.value::json #>> '{}' FROM fields f
             WHERE f.entity = records.entity AND f.record_id = records.record_id
               AND f.field = CASE records.entity
                   WHEN 'note' THEN 'visit_id' WHEN 'review' THEN 'visit_id'
