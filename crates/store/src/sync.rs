@@ -127,6 +127,23 @@ fn block_text(changes: &[Change]) -> Result<String, StoreError> {
     serde_json::to_string(&BlockRef(changes)).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
+/// Record the user's role and team (a user without a team has none recorded).
+fn set_role_and_team(conn: &rusqlite::Connection, user: &UserInfo) -> Result<(), StoreError> {
+    meta_set(conn, k::ROLE, user.role.as_str())?;
+    for (key, value) in [
+        (k::TEAM_ID, user.team_id.map(|t| t.to_string())),
+        (k::TEAM_NAME, user.team_name.clone()),
+    ] {
+        match value {
+            Some(v) => meta_set(conn, key, &v)?,
+            None => {
+                conn.execute("DELETE FROM device_meta WHERE key = ?1", [key])?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Most changes one outbox row holds.
 const MAX_BLOCK: usize = 500;
 
@@ -380,18 +397,7 @@ impl Store {
         meta_set(&tx, k::TOKEN, &enrolment.token)?;
         meta_set(&tx, k::USER_ID, &user.id.to_string())?;
         meta_set(&tx, k::USER_NAME, &user.name)?;
-        meta_set(&tx, k::ROLE, user.role.as_str())?;
-        for (key, value) in [
-            (k::TEAM_ID, user.team_id.map(|t| t.to_string())),
-            (k::TEAM_NAME, user.team_name.clone()),
-        ] {
-            match value {
-                Some(v) => meta_set(&tx, key, &v)?,
-                None => {
-                    tx.execute("DELETE FROM device_meta WHERE key = ?1", [key])?;
-                }
-            }
-        }
+        set_role_and_team(&tx, user)?;
         tx.commit()?;
         self.user = Some(user.id);
         Ok(())
@@ -445,18 +451,7 @@ impl Store {
         };
         let team = user.team_id.map(|t| t.to_string()).unwrap_or_default();
         crate::scope::erase_households_out_of_scope(&tx, &team, &all)?;
-        meta_set(&tx, k::ROLE, user.role.as_str())?;
-        for (key, value) in [
-            (k::TEAM_ID, user.team_id.map(|t| t.to_string())),
-            (k::TEAM_NAME, user.team_name.clone()),
-        ] {
-            match value {
-                Some(v) => meta_set(&tx, key, &v)?,
-                None => {
-                    tx.execute("DELETE FROM device_meta WHERE key = ?1", [key])?;
-                }
-            }
-        }
+        set_role_and_team(&tx, user)?;
         tx.execute("DELETE FROM device_meta WHERE key = ?1", [k::SYNC_CURSOR])?;
         tx.commit()?;
         Ok(true)
