@@ -11,9 +11,10 @@
 use crate::auth::Caller;
 use crate::db::{Col, Row, Sql, Val};
 use crate::error::ServerError;
-use serde::{Deserialize, Serialize};
+use crate::state;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 use uuid::Uuid;
 use voordeur_core::change::{EntityKind, DELETED};
 use voordeur_core::merge::{decide, Decision, FieldState, MAX_CLOCK_AHEAD_MS};
@@ -69,66 +70,6 @@ const RECORD_UPSERT: &str = "ON CONFLICT (entity, record_id) DO UPDATE SET
 /// A record: its kind and id.
 type RecordKey = (EntityKind, Uuid);
 
-/// One field's winner as `records.state` stores it.
-#[derive(Serialize, Deserialize)]
-struct StoredField {
-    v: Value,
-    h: Hlc,
-    c: ChangeId,
-    d: DeviceId,
-    #[serde(default)]
-    a: Option<UserId>,
-}
-
-/// Every field's winner of a record, from its stored state.
-fn parse_state(text: &str) -> Result<BTreeMap<String, FieldState>, ServerError> {
-    let stored: BTreeMap<String, StoredField> =
-        serde_json::from_str(text).map_err(|_| ServerError::Db("bad stored record".into()))?;
-    Ok(stored
-        .into_iter()
-        .map(|(k, f)| {
-            (
-                k,
-                FieldState {
-                    value: f.v,
-                    hlc: f.h,
-                    change_id: f.c,
-                    device: f.d,
-                    author: f.a,
-                },
-            )
-        })
-        .collect())
-}
-
-/// The stored form of a record's fields.
-fn state_text(fields: &BTreeMap<String, FieldState>) -> String {
-    let mut out = String::with_capacity(fields.len() * 160);
-    out.push('{');
-    for (i, (k, f)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        use std::fmt::Write;
-        // Writing to a String cannot fail.
-        let _ = write!(
-            out,
-            "{}:{{\"v\":{},\"h\":\"{}\",\"c\":\"{}\",\"d\":\"{}\"",
-            Value::from(k.as_str()),
-            f.value,
-            f.hlc,
-            f.change_id,
-            f.device
-        );
-        if let Some(a) = f.author {
-            let _ = write!(out, ",\"a\":\"{a}\"");
-        }
-        out.push('}');
-    }
-    out.push('}');
-    out
-}
-
 /// The changes of a stored block.
 fn parse_block(
     entity: EntityKind,
@@ -164,6 +105,15 @@ fn block_of_row(r: &[Val], at: usize) -> Result<Vec<Change>, ServerError> {
     )
 }
 
+/// The id and clock of a logged change, read without its value (replay detection).
+#[derive(serde::Deserialize)]
+struct LoggedId {
+    id: ChangeId,
+    at: (u64, u32),
+    #[serde(default)]
+    clock: Option<DeviceId>,
+}
+
 /// A block waiting to be logged: its team and its changes, numbered up to `seq`.
 struct PendingBlock {
     team: Option<String>,
@@ -189,8 +139,9 @@ struct Push<'a> {
     /// as far as looked up: the earlier blocks of the records a push names, by the
     /// pushing device.
     logged: HashMap<ChangeId, Hlc>,
-    /// Teams of records: `Some(team)` registered, `None` unknown.
-    teams: HashMap<RecordKey, Option<Option<String>>>,
+    /// Teams of records: `Some(team)` registered, `None` unknown. (Shared text: a
+    /// change asks for its record's team, and copying it each time was a cost.)
+    teams: HashMap<RecordKey, Option<Option<Rc<str>>>>,
     /// Every field of a record, for records loaded (absent: not loaded yet).
     fields: HashMap<RecordKey, BTreeMap<String, FieldState>>,
     /// Blocks waiting to be logged.
@@ -200,6 +151,8 @@ struct Push<'a> {
     /// Records whose state changed, in first-touched order.
     dirty: Vec<RecordKey>,
     dirty_set: HashSet<RecordKey>,
+    /// The pushing user's team.
+    caller_team: Option<Rc<str>>,
 }
 
 /// The id a link field names, when it is written the way the server stores ids (a
@@ -233,6 +186,7 @@ impl<'a> Push<'a> {
             new_records: HashMap::new(),
             dirty: Vec::new(),
             dirty_set: HashSet::new(),
+            caller_team: None,
         })
     }
 
@@ -261,13 +215,22 @@ impl<'a> Push<'a> {
             .collect();
         let list: Vec<&str> = ids.iter().map(String::as_str).collect();
         for r in self.t.query_in(
-            "SELECT entity, record_id, device_id, author_id, changes FROM log
-             WHERE device_id = $1 AND record_id IN_LIST",
+            "SELECT changes FROM log WHERE device_id = $1 AND record_id IN_LIST",
             &[device.to_string().into()],
             &list,
         )? {
-            for c in block_of_row(&r, 0)? {
-                self.logged.insert(c.id, c.hlc);
+            let text = r[0]
+                .text()
+                .ok_or_else(|| ServerError::Db("bad stored block".into()))?;
+            let ids: Vec<LoggedId> = serde_json::from_str(text)
+                .map_err(|_| ServerError::Db("bad stored block".into()))?;
+            for c in ids {
+                let hlc = Hlc {
+                    wall_ms: c.at.0,
+                    counter: c.at.1,
+                    device: c.clock.unwrap_or(device),
+                };
+                self.logged.insert(c.id, hlc);
             }
         }
 
@@ -304,9 +267,9 @@ impl<'a> Push<'a> {
                         continue;
                     };
                     self.teams
-                        .insert((*entity, id), Some(r[1].text().map(String::from)));
+                        .insert((*entity, id), Some(r[1].text().map(Rc::from)));
                     if with_state {
-                        let state = parse_state(r[2].text().unwrap_or("{}"))?;
+                        let state = state::parse(r[2].text().unwrap_or("{}"))?;
                         self.fields.insert((*entity, id), state);
                     }
                 }
@@ -333,11 +296,11 @@ impl<'a> Push<'a> {
         &mut self,
         entity: EntityKind,
         record: Uuid,
-    ) -> Result<Option<Option<String>>, ServerError> {
+    ) -> Result<Option<Option<Rc<str>>>, ServerError> {
         if let Some(team) = self.teams.get(&(entity, record)) {
             return Ok(team.clone());
         }
-        let team = record_team(self.t, entity, &record.to_string())?;
+        let team = record_team(self.t, entity, &record.to_string())?.map(|t| t.map(Rc::from));
         self.teams.insert((entity, record), team.clone());
         Ok(team)
     }
@@ -345,7 +308,7 @@ impl<'a> Push<'a> {
     /// Register a record in a team's scope.
     fn add_record(&mut self, entity: EntityKind, record: Uuid, team: Option<&str>) {
         let key = (entity, record);
-        self.teams.insert(key, Some(team.map(String::from)));
+        self.teams.insert(key, Some(team.map(Rc::from)));
         self.new_records.insert(key, team.map(String::from));
         self.fields.entry(key).or_default();
         self.mark_dirty(key);
@@ -370,7 +333,7 @@ impl<'a> Push<'a> {
                 &[entity.as_str().into(), record.to_string().into()],
             )?;
             let all = match rows.first().and_then(|r| r[0].text()) {
-                Some(text) => parse_state(text)?,
+                Some(text) => state::parse(text)?,
                 None => BTreeMap::new(),
             };
             self.fields.insert(key, all);
@@ -404,7 +367,7 @@ impl<'a> Push<'a> {
     }
 
     /// Give a change the next sequence number and add it to the log's blocks.
-    fn log(&mut self, c: &Change, team: Option<&str>) -> Result<(), ServerError> {
+    fn log(&mut self, c: Change, team: Option<&str>) -> Result<(), ServerError> {
         self.seq += 1;
         self.logged.insert(c.id, c.hlc);
         if let Some(last) = self.blocks.last_mut() {
@@ -416,7 +379,7 @@ impl<'a> Push<'a> {
                         && l.author == c.author
                 });
             if same {
-                last.changes.push(c.clone());
+                last.changes.push(c);
                 last.seq = self.seq;
                 return Ok(());
             }
@@ -424,7 +387,7 @@ impl<'a> Push<'a> {
         self.blocks.push(PendingBlock {
             team: team.map(String::from),
             seq: self.seq,
-            changes: vec![c.clone()],
+            changes: vec![c],
         });
         Ok(())
     }
@@ -466,7 +429,13 @@ impl<'a> Push<'a> {
                     .ok_or_else(|| ServerError::Db("written record not cached".into()))?;
                 let team = match self.new_records.get(&key) {
                     Some(team) => team.clone(),
-                    None => self.teams.get(&key).cloned().flatten().flatten(),
+                    None => self
+                        .teams
+                        .get(&key)
+                        .cloned()
+                        .flatten()
+                        .flatten()
+                        .map(|t| t.to_string()),
                 };
                 let parent = parent_field(entity)
                     .and_then(|f| fields.get(f))
@@ -476,7 +445,7 @@ impl<'a> Push<'a> {
                     record.to_string().into(),
                     team.into(),
                     parent.into(),
-                    state_text(fields).into(),
+                    state::text(fields)?.into(),
                 ]);
             }
             self.new_records.clear();
@@ -548,7 +517,7 @@ impl<'a> Push<'a> {
             author: None,
         };
         self.put_field(&c)?;
-        self.log(&c, team)?;
+        self.log(c.clone(), team)?;
         Ok(c)
     }
 
@@ -668,9 +637,9 @@ fn scope(
     p: &mut Push<'_>,
     caller: &Caller,
     c: &Change,
-) -> Result<Result<Option<String>, Reason>, ServerError> {
+) -> Result<Result<Option<Rc<str>>, Reason>, ServerError> {
     let role = caller.user.role;
-    let my_team = caller.user.team_id.map(|t| t.to_string());
+    let my_team = p.caller_team.clone();
     let record = c.record;
     match (role, c.entity) {
         (Role::Admin, EntityKind::Template) => {}
@@ -679,7 +648,7 @@ fn scope(
         _ => {}
     }
     let Some(my_team) = my_team.or(if role == Role::Admin {
-        Some(String::new())
+        Some(Rc::from(""))
     } else {
         None
     }) else {
@@ -689,7 +658,7 @@ fn scope(
     let mut new_record = false;
     let team = match known {
         Some(team) => {
-            if c.entity != EntityKind::Template && team.as_deref() != Some(my_team.as_str()) {
+            if c.entity != EntityKind::Template && team.as_deref() != Some(&*my_team) {
                 return Ok(Err(format!("{} {} is outside your team", c.entity, record)));
             }
             team
@@ -777,6 +746,7 @@ pub fn push(
         )));
     }
     let mut p = Push::new(t, clock)?;
+    p.caller_team = caller.user.team_id.map(|t| Rc::from(t.to_string()));
     p.prefetch(caller.device, changes)?;
     let mut accepted = Vec::with_capacity(changes.len());
     let mut rejected = Vec::new();
@@ -857,14 +827,25 @@ fn accept(
         }
         _ => None,
     };
-    p.log(&c, team)?;
-    match decide(current.as_ref(), &c, |_| base_text) {
-        Decision::Apply => p.put_field(&c)?,
-        Decision::Keep => {}
+    let decision = decide(current.as_ref(), &c, |_| base_text);
+    // A resolved conflict is closed; the next concurrent edit opens a new one.
+    let resolves = c.entity == EntityKind::Conflict
+        && c.field == "status"
+        && c.value == json!(ConflictStatus::Resolved);
+    let (entity, record, hlc) = (c.entity, c.record, c.hlc);
+    // The incoming change is logged first, then what the server makes of it.
+    match decision {
+        Decision::Apply => {
+            p.put_field(&c)?;
+            p.log(c, team)?;
+        }
+        Decision::Keep => p.log(c, team)?,
         Decision::Merged(text) => {
             // The merged text saw both sides: its base is the later of the two.
-            let base = current.as_ref().map(|f| f.hlc.max(c.hlc)).or(Some(c.hlc));
-            p.server_change_on(c.entity, c.record, &c.field, json!(text), team, base)?;
+            let base = current.as_ref().map(|f| f.hlc.max(hlc)).or(Some(hlc));
+            let field = c.field.clone();
+            p.log(c, team)?;
+            p.server_change_on(entity, record, &field, json!(text), team, base)?;
         }
         Decision::Conflict { incoming_wins } => {
             let cur = current
@@ -876,20 +857,18 @@ fn accept(
                 of_state(&cur, cur.value.clone()),
                 of_change(&c, c.value.clone()),
             ];
-            p.conflict(c.entity, c.record, &c.field, values, team)?;
+            let field = c.field.clone();
+            p.log(c, team)?;
+            p.conflict(entity, record, &field, values, team)?;
         }
     }
-    // A resolved conflict is closed; the next concurrent edit opens a new one.
-    if c.entity == EntityKind::Conflict
-        && c.field == "status"
-        && c.value == json!(ConflictStatus::Resolved)
-    {
+    if resolves {
         p.t.execute(
             "DELETE FROM open_conflicts WHERE conflict_id = $1",
-            &[c.record.to_string().into()],
+            &[record.to_string().into()],
         )?;
     }
-    Ok(Ok(c.hlc))
+    Ok(Ok(hlc))
 }
 
 /// Changes after `since` that the caller may see, in sequence order, without the
@@ -1132,7 +1111,7 @@ pub fn move_household(
         Some(Some(old)) => old,
         _ => return Err(ServerError::NotFound(format!("no household {household}"))),
     };
-    if old == team_id {
+    if *old == *team_id {
         return Ok(Moved::default());
     }
     let records = records_under(p.t, household)?;
@@ -1150,7 +1129,7 @@ pub fn move_household(
             ],
         )?;
         p.teams
-            .insert((*entity, *id), Some(Some(team_id.to_string())));
+            .insert((*entity, *id), Some(Some(Rc::from(team_id))));
         let fields: Vec<(String, FieldState)> = p
             .record_fields(*entity, *id)?
             .iter()
@@ -1174,7 +1153,7 @@ pub fn move_household(
                 device: state.device,
                 author: state.author,
             };
-            p.log(&again, Some(team_id))?;
+            p.log(again, Some(team_id))?;
             moved.fields += 1;
         }
     }
@@ -1190,7 +1169,7 @@ pub fn move_household(
         id: ChangeId::new(),
         ..change
     };
-    p.log(&farewell, Some(&old))?;
+    p.log(farewell, Some(&old))?;
     p.finish()?;
     Ok(moved)
 }
@@ -1255,7 +1234,7 @@ pub fn current_value(
         &[entity.as_str().into(), record.to_string().into()],
     )?;
     match rows.first().and_then(|r| r[0].text()) {
-        Some(text) => Ok(parse_state(text)?.remove(field)),
+        Some(text) => Ok(state::parse(text)?.remove(field)),
         None => Ok(None),
     }
 }
@@ -1274,7 +1253,7 @@ pub fn current_fields(t: &mut dyn Sql) -> Result<Vec<RecordState>, ServerError> 
         out.push((
             r[0].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
             r[1].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-            parse_state(r[2].text().ok_or_else(bad)?)?,
+            state::parse(r[2].text().ok_or_else(bad)?)?,
         ));
     }
     Ok(out)

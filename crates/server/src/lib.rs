@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod state;
 
 pub use api::{router, AppState};
 pub use db::Database;

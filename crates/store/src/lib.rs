@@ -20,7 +20,7 @@ pub use error::StoreError;
 pub use ops::{NewFollowUp, NewHousehold, NewResident, NewSignal};
 pub use protect::{encrypt_in_place, file_state, is_database_key, new_database_key, FileState};
 pub use queries::{HouseholdDetail, TemplateSummary};
-pub use sync::{meta_keys, Acknowledged, Enrolment, RejectedChange, SyncStatus};
+pub use sync::{meta_keys, Acknowledged, Enrolment, OutboxPosition, RejectedChange, SyncStatus};
 
 use include_dir::{include_dir, Dir};
 use rusqlite::{Connection, OptionalExtension};

@@ -108,6 +108,14 @@ fn parse_block(body: &str) -> Result<Block, StoreError> {
     serde_json::from_str(body).map_err(|_| StoreError::Corrupt("outbox block"))
 }
 
+/// Where a push has read the outbox up to: the last change taken and its block
+/// ([`Store::pending_from`]). The default is the start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboxPosition {
+    seq: i64,
+    last: Option<ChangeId>,
+}
+
 /// The change ids of a stored block, read without its values.
 fn parse_block_ids(body: &str) -> Result<Vec<ChangeId>, StoreError> {
     #[derive(Deserialize)]
@@ -181,24 +189,56 @@ impl Store {
 
     /// Up to `limit` changes of the outbox, oldest first: the next batch to push.
     pub fn pending(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
+        Ok(self.pending_from(&OutboxPosition::default(), limit)?.0)
+    }
+
+    /// Up to `limit` changes of the outbox after `from`, oldest first, and the position
+    /// after them: the batch to push after the ones already in flight, read while the
+    /// server still works on those.
+    ///
+    /// A position names the last change taken, not a count, so it stays right when the
+    /// answer to an earlier batch removes changes from the block it ends in. If that
+    /// change is gone, the block is read from its start again: a change sent twice is
+    /// harmless.
+    pub fn pending_from(
+        &self,
+        from: &OutboxPosition,
+        limit: usize,
+    ) -> Result<(Vec<Change>, OutboxPosition), StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT body FROM outbox ORDER BY seq")?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
+            .prepare_cached("SELECT seq, body FROM outbox WHERE seq >= ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([from.seq])?;
+        let mut out: Vec<Change> = Vec::new();
+        let mut at = from.clone();
         while out.len() < limit {
             let Some(row) = rows.next()? else {
                 break;
             };
+            let seq: i64 = row.get(0)?;
             let body = row
-                .get_ref(0)?
+                .get_ref(1)?
                 .as_str()
                 .map_err(|_| StoreError::Corrupt("outbox block"))?;
-            let block = parse_block(body)?;
+            let mut changes: Vec<Change> = parse_block(body)?.into_changes().collect();
+            if seq == from.seq {
+                if let Some(last) = from.last {
+                    if let Some(i) = changes.iter().position(|c| c.id == last) {
+                        changes.drain(..=i);
+                    }
+                }
+            }
             let room = limit - out.len();
-            out.extend(block.into_changes().take(room));
+            changes.truncate(room);
+            if let Some(last) = changes.last() {
+                at = OutboxPosition {
+                    seq,
+                    last: Some(last.id),
+                };
+            }
+            out.extend(changes);
         }
-        Ok(out)
+        Ok((out, at))
     }
 
     /// Take in the server's answer to a push, in one transaction: accepted changes leave
@@ -887,6 +927,53 @@ mod tests {
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .expect("pragma");
         assert_eq!(sync, 2, "back to FULL after a pulled batch");
+    }
+
+    #[test]
+    fn the_next_push_batch_is_read_right_while_earlier_ones_are_answered() {
+        let mut d = device(T0);
+        household(&mut d.store, "Lindenlaan 12");
+        household(&mut d.store, "Kastanjelaan 3");
+        let all = d.store.pending(100).expect("pending");
+        assert_eq!(all.len(), 10, "two blocks of five");
+        let ack = |store: &mut Store, batch: &[Change]| {
+            let response = PushResponse {
+                accepted: batch.iter().map(|c| Accepted::of(c, c.hlc)).collect(),
+                rejected: vec![],
+                conflicts: 0,
+            };
+            store.acknowledge(&response).expect("acknowledge");
+        };
+        // Batches of 3, the way a sync over HTTP reads them: the next batch is read
+        // before the answer to the one in flight is settled, and answers split blocks.
+        let (b1, p1) = d
+            .store
+            .pending_from(&OutboxPosition::default(), 3)
+            .expect("b1");
+        let (b2, p2) = d.store.pending_from(&p1, 3).expect("b2");
+        ack(&mut d.store, &b1);
+        let (b3, p3) = d.store.pending_from(&p2, 3).expect("b3");
+        ack(&mut d.store, &b2);
+        let (b4, p4) = d.store.pending_from(&p3, 3).expect("b4");
+        ack(&mut d.store, &b3);
+        let (b5, p5) = d.store.pending_from(&p4, 3).expect("b5");
+        ack(&mut d.store, &b4);
+        assert!(b5.is_empty(), "{b5:?}");
+        assert_eq!(p5, p4);
+        let sent: Vec<Change> = [b1, b2, b3, b4].concat();
+        assert_eq!(sent, all, "every change once, in order");
+        assert_eq!(d.store.outbox_len().expect("len"), 0);
+
+        // A position whose change has gone reads its block from the start again.
+        household(&mut d.store, "Eikenlaan 7");
+        let (first, at) = d
+            .store
+            .pending_from(&OutboxPosition::default(), 2)
+            .expect("first");
+        ack(&mut d.store, &first);
+        let (again, _) = d.store.pending_from(&at, 100).expect("again");
+        assert_eq!(again, d.store.pending(100).expect("pending"));
+        assert_eq!(again.len(), 3);
     }
 
     #[test]

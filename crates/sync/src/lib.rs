@@ -6,7 +6,10 @@
 //! once. Every batch is settled in its own store transaction before the next is sent —
 //! a pushed batch is acknowledged (out of the outbox, re-stamps applied), a pulled batch
 //! is applied together with its cursor — so a sync cut anywhere resumes from the last
-//! settled batch, and repeating a batch is harmless because changes have ids.
+//! settled batch, and repeating a batch is harmless because changes have ids. Over
+//! HTTP the device does not wait idle meanwhile: it reads the next push batch while the
+//! server works on the current one, and fetches the next pull batch while it applies
+//! the current one.
 //!
 //! The engine reaches the server only through [`Transport`]; tests use a fake one.
 
@@ -21,7 +24,7 @@ use std::collections::HashSet;
 use voordeur_core::protocol::MAX_BATCH;
 use voordeur_core::protocol::{EnrolRequest, PushRequest, PushResponse, Rejected, UserInfo};
 use voordeur_core::ChangeId;
-use voordeur_store::Store;
+use voordeur_store::{OutboxPosition, Store};
 
 /// What a sync did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -131,53 +134,102 @@ fn push(
 ) -> Result<(), SyncError> {
     let total = usize::try_from(store.outbox_len()?).unwrap_or(usize::MAX);
     let mut done = 0;
-    loop {
-        let batch = store.pending(MAX_BATCH)?;
-        if batch.is_empty() {
-            return Ok(());
+    let Some(shared) = transport.shareable() else {
+        // One request at a time.
+        loop {
+            let batch = store.pending(MAX_BATCH)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
+            tracing::debug!(changes = batch.len(), "pushing a batch");
+            let response = transport.push(&PushRequest { changes: batch })?;
+            settle_push(store, &sent, response, &mut done, total, progress, report)?;
         }
-        let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
-        let request = PushRequest { changes: batch };
-        tracing::debug!(changes = request.changes.len(), "pushing a batch");
-        let response = transport.push(&request)?;
-        // Only answers about this batch count; anything else is the server's mistake.
-        let answer = PushResponse {
-            accepted: response
-                .accepted
-                .into_iter()
-                .filter(|a| sent.contains(&a.id))
-                .collect(),
-            rejected: response
-                .rejected
-                .into_iter()
-                .filter(|r| sent.contains(&r.id))
-                .collect(),
-            conflicts: response.conflicts,
-        };
-        let accepted: HashSet<ChangeId> = answer.accepted.iter().map(|a| a.id).collect();
-        let acked = store.acknowledge(&answer)?;
-        if acked.accepted + acked.rejected == 0 {
-            // Sending the same batch again would get the same answer, forever.
-            return Err(SyncError::Protocol(
-                "the server answered a push without settling any of its changes".into(),
-            ));
+    };
+    // While the server works on one batch, the answer to the previous one is settled
+    // and the next one read. Only one batch is in flight: the next is sent after the
+    // answer to this one arrived, so the server still takes them in outbox order.
+    std::thread::scope(|scope| {
+        let mut position = OutboxPosition::default();
+        let mut in_flight = None;
+        loop {
+            let (batch, next) = store.pending_from(&position, MAX_BATCH)?;
+            position = next;
+            if let Some((sending, sent)) = in_flight.take() {
+                let response = join(sending, "push")?;
+                settle_push(store, &sent, response, &mut done, total, progress, report)?;
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
+            tracing::debug!(changes = batch.len(), "pushing a batch");
+            let request = PushRequest { changes: batch };
+            in_flight = Some((scope.spawn(move || shared.push(&request)), sent));
         }
-        report.pushed += acked.accepted;
-        report.rejected.extend(
-            answer
-                .rejected
-                .into_iter()
-                .filter(|r| !accepted.contains(&r.id)),
-        );
-        if acked.rejected > 0 {
-            tracing::warn!(rejected = acked.rejected, "the server refused changes");
-        }
-        done += acked.accepted + acked.rejected;
-        progress(Progress::Pushing {
-            done,
-            total: total.max(done),
-        });
+    })
+}
+
+/// The result of a request made on another thread; a thread that panicked is an error
+/// of this sync, not a panic of the app.
+fn join<T>(
+    handle: std::thread::ScopedJoinHandle<'_, Result<T, SyncError>>,
+    what: &str,
+) -> Result<T, SyncError> {
+    handle
+        .join()
+        .map_err(|_| SyncError::Protocol(format!("the {what} thread failed")))?
+}
+
+/// Take in the answer to a pushed batch whose change ids are `sent`.
+fn settle_push(
+    store: &mut Store,
+    sent: &HashSet<ChangeId>,
+    response: PushResponse,
+    done: &mut usize,
+    total: usize,
+    progress: &mut dyn FnMut(Progress),
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    // Only answers about this batch count; anything else is the server's mistake.
+    let answer = PushResponse {
+        accepted: response
+            .accepted
+            .into_iter()
+            .filter(|a| sent.contains(&a.id))
+            .collect(),
+        rejected: response
+            .rejected
+            .into_iter()
+            .filter(|r| sent.contains(&r.id))
+            .collect(),
+        conflicts: response.conflicts,
+    };
+    let accepted: HashSet<ChangeId> = answer.accepted.iter().map(|a| a.id).collect();
+    let acked = store.acknowledge(&answer)?;
+    if acked.accepted + acked.rejected == 0 {
+        // Sending the same batch again would get the same answer, forever.
+        return Err(SyncError::Protocol(
+            "the server answered a push without settling any of its changes".into(),
+        ));
     }
+    report.pushed += acked.accepted;
+    report.rejected.extend(
+        answer
+            .rejected
+            .into_iter()
+            .filter(|r| !accepted.contains(&r.id)),
+    );
+    if acked.rejected > 0 {
+        tracing::warn!(rejected = acked.rejected, "the server refused changes");
+    }
+    *done += acked.accepted + acked.rejected;
+    progress(Progress::Pushing {
+        done: *done,
+        total: total.max(*done),
+    });
+    Ok(())
 }
 
 fn pull(
@@ -203,9 +255,7 @@ fn pull(
     std::thread::scope(|scope| {
         let mut next = Some(scope.spawn(move || shared.pull(first, MAX_BATCH)));
         while let Some(fetching) = next.take() {
-            let response = fetching
-                .join()
-                .map_err(|_| SyncError::Protocol("the pull thread failed".into()))??;
+            let response = join(fetching, "pull")?;
             let since = store.cursor()?;
             if response.more && response.cursor > since {
                 let cursor = response.cursor;
