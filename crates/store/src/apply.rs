@@ -6,11 +6,12 @@
 //! Table and column names come from the field whitelist in voordeur-core, never from
 //! input, so building the SQL text here is safe.
 
+use crate::versions::Versions;
 use crate::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use voordeur_core::change::{FieldType, ANSWER_PREFIX};
 use voordeur_core::{Change, ChangeId, ChecklistTemplate, EntityKind, Hlc};
 
@@ -43,30 +44,14 @@ fn to_sql(ty: FieldType, v: &Value) -> SqlValue {
     }
 }
 
-/// The clock of the write that set a field, if any.
+/// The clock and change id of the write that set a field, if any.
 pub(crate) fn field_version(
     conn: &Connection,
     entity: EntityKind,
     record: &str,
     field: &str,
-) -> Result<Option<(Hlc, String)>, StoreError> {
-    let row: Option<(String, String)> = conn
-        .prepare_cached(
-            "SELECT hlc, change_id FROM field_versions
-             WHERE entity = ?1 AND record_id = ?2 AND field = ?3",
-        )?
-        .query_row(params![entity.as_str(), record, field], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some((hlc, id)) => Ok(Some((
-            hlc.parse()
-                .map_err(|_| StoreError::Corrupt("field clock"))?,
-            id,
-        ))),
-    }
+) -> Result<Option<(Hlc, ChangeId)>, StoreError> {
+    Ok(Versions::load(conn, entity, record)?.get(field))
 }
 
 /// Households whose search text must be rebuilt after a batch of changes.
@@ -76,45 +61,6 @@ pub(crate) struct Touched {
     /// Records whose row exists already in this transaction (rows are never removed
     /// while one runs), so a batch ensures each record's row once, not once per field.
     pub rows: HashSet<(EntityKind, uuid::Uuid)>,
-}
-
-/// Apply one change if it wins its field. Returns whether it was applied.
-pub(crate) fn apply_change(
-    conn: &Connection,
-    change: &Change,
-    touched: &mut Touched,
-) -> Result<bool, StoreError> {
-    change.check()?;
-    let record = change.record.to_string();
-    if let Some((current, id)) = field_version(conn, change.entity, &record, &change.field)? {
-        if id == change.id.to_string() {
-            // The same change again. With another clock it is a re-stamp by the server
-            // (our clock was too far ahead): the value stays, the version follows the
-            // server so that later last-writer-wins comparisons agree with it.
-            if current != change.hlc {
-                restamp(conn, change, &record)?;
-            }
-            return Ok(false);
-        }
-        if current >= change.hlc {
-            return Ok(false);
-        }
-    }
-    write_field(conn, change, &record, touched)?;
-    conn.prepare_cached(
-        "INSERT INTO field_versions(entity, record_id, field, hlc, change_id)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(entity, record_id, field)
-         DO UPDATE SET hlc = excluded.hlc, change_id = excluded.change_id",
-    )?
-    .execute(params![
-        change.entity.as_str(),
-        record,
-        change.field,
-        change.hlc.to_string(),
-        change.id.to_string()
-    ])?;
-    Ok(true)
 }
 
 /// Apply a run of changes to one record (see `voordeur_core::wire::runs`), each if it
@@ -130,55 +76,24 @@ pub(crate) fn apply_run(
     let Some(first) = run.first() else {
         return Ok(Vec::new());
     };
-    if run.len() == 1 {
-        return Ok(vec![apply_change(conn, first, touched)?]);
-    }
     let (entity, record) = (first.entity, first.record.to_string());
-    let mut versions: HashMap<String, (Hlc, ChangeId)> = HashMap::new();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT field, hlc, change_id FROM field_versions WHERE entity = ?1 AND record_id = ?2",
-        )?;
-        let mut rows = stmt.query(params![entity.as_str(), record])?;
-        while let Some(r) = rows.next()? {
-            let hlc: String = r.get(1)?;
-            let id: String = r.get(2)?;
-            versions.insert(
-                r.get(0)?,
-                (
-                    hlc.parse()
-                        .map_err(|_| StoreError::Corrupt("field clock"))?,
-                    id.parse()
-                        .map_err(|_| StoreError::Corrupt("field change"))?,
-                ),
-            );
-        }
-    }
+    let mut versions = Versions::load(conn, entity, &record)?;
     let mut applied = Vec::with_capacity(run.len());
-    let mut version_rows: Vec<SqlValue> = Vec::new();
     let mut answer_rows: Vec<SqlValue> = Vec::new();
     for change in run {
         change.check()?;
-        let mut version = |hlc: &Hlc| {
-            version_rows.extend([
-                SqlValue::Text(entity.as_str().into()),
-                SqlValue::Text(record.clone()),
-                SqlValue::Text(change.field.clone()),
-                SqlValue::Text(hlc.to_string()),
-                SqlValue::Text(change.id.to_string()),
-            ]);
-        };
         if let Some((current, id)) = versions.get(&change.field) {
-            if *id == change.id {
-                // The same change again; another clock is the server's re-stamp.
-                if *current != change.hlc {
-                    version(&change.hlc);
-                    versions.insert(change.field.clone(), (change.hlc, change.id));
+            if id == change.id {
+                // The same change again; another clock is the server's re-stamp: the
+                // value stays, the version follows the server so that later
+                // last-writer-wins comparisons agree with it.
+                if current != change.hlc {
+                    versions.set(&change.field, change.hlc, change.id);
                 }
                 applied.push(false);
                 continue;
             }
-            if *current >= change.hlc {
+            if current >= change.hlc {
                 applied.push(false);
                 continue;
             }
@@ -201,20 +116,18 @@ pub(crate) fn apply_run(
                 write_field(conn, change, &record, touched)?;
             }
         }
-        version(&change.hlc);
-        versions.insert(change.field.clone(), (change.hlc, change.id));
+        versions.set(&change.field, change.hlc, change.id);
         applied.push(true);
     }
     flush_rows(conn, ANSWER_UPSERT, 3, &mut answer_rows)?;
-    flush_rows(conn, VERSION_UPSERT, 5, &mut version_rows)?;
+    versions.save(conn, entity, &record)?;
     Ok(applied)
 }
 
-/// The key of a buffered row within its record: the answer's item (`visit_id, item,
-/// value`) or the version's field (`entity, record_id, field, hlc, change_id`). The rows
-/// of one flush all belong to one record.
+/// The key of a buffered answer row (`visit_id, item, value`) within its visit: the
+/// item. The rows of one flush all belong to one visit.
 fn row_key(row: &[SqlValue]) -> &str {
-    match row.get(if row.len() == 3 { 1 } else { 2 }) {
+    match row.get(1) {
         Some(SqlValue::Text(t)) => t,
         _ => "",
     }
@@ -226,12 +139,6 @@ type Upsert = (&'static str, &'static str);
 const ANSWER_UPSERT: Upsert = (
     "INSERT INTO answers(visit_id, item, value) VALUES ",
     " ON CONFLICT(visit_id, item) DO UPDATE SET value = excluded.value",
-);
-
-const VERSION_UPSERT: Upsert = (
-    "INSERT INTO field_versions(entity, record_id, field, hlc, change_id) VALUES ",
-    " ON CONFLICT(entity, record_id, field)
-      DO UPDATE SET hlc = excluded.hlc, change_id = excluded.change_id",
 );
 
 /// Write buffered rows of `width` values, in key order, with multi-row statements of 32,
@@ -271,25 +178,21 @@ fn flush_rows(
 }
 
 /// Set the version of the field a change wrote to the clock the server gave that change
-/// (when the field still holds that change's value). Returns whether a row changed.
+/// (when the field still holds that change's value). Returns whether it changed.
 pub(crate) fn restamp(
     conn: &Connection,
     change: &Change,
     record: &str,
 ) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE field_versions SET hlc = ?1
-             WHERE entity = ?2 AND record_id = ?3 AND field = ?4 AND change_id = ?5",
-        )?
-        .execute(params![
-            change.hlc.to_string(),
-            change.entity.as_str(),
-            record,
-            change.field,
-            change.id.to_string()
-        ])?;
-    Ok(n > 0)
+    let mut versions = Versions::load(conn, change.entity, record)?;
+    match versions.get(&change.field) {
+        Some((hlc, id)) if id == change.id && hlc != change.hlc => {
+            versions.set(&change.field, change.hlc, change.id);
+            versions.save(conn, change.entity, record)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 fn ensure_row(

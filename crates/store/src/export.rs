@@ -3,9 +3,10 @@
 //! sorted, JSON values parsed. Device-local data (outbox, settings, search index) is
 //! left out, so two devices that hold the same records export the same bytes.
 
+use crate::versions::Versions;
 use crate::{Store, StoreError};
 use rusqlite::types::ValueRef;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 const TABLES: &[(&str, &str)] = &[
     ("households", "id"),
@@ -18,7 +19,6 @@ const TABLES: &[(&str, &str)] = &[
     ("follow_ups", "id"),
     ("reviews", "id"),
     ("conflicts", "id"),
-    ("field_versions", "entity, record_id, field"),
 ];
 
 /// Columns that hold JSON text and are exported as JSON values.
@@ -63,7 +63,36 @@ impl Store {
             }
             out.insert((*table).to_string(), Value::Array(list));
         }
+        out.insert("field_versions".into(), self.export_versions()?);
         Ok(Value::Object(out))
+    }
+
+    /// Every field's version as one row, as they were stored before version 5 of the
+    /// database: `entity, record_id, field, hlc, change_id`, in that order.
+    fn export_versions(&self) -> Result<Value, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT entity, record_id, versions FROM record_versions ORDER BY entity, record_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut list = Vec::new();
+        while let Some(row) = rows.next()? {
+            let (entity, record): (String, String) = (row.get(0)?, row.get(1)?);
+            let versions = Versions::parse(
+                row.get_ref(2)?
+                    .as_str()
+                    .map_err(|_| StoreError::Corrupt("field versions"))?,
+            )?;
+            for (field, (hlc, id)) in versions.iter() {
+                list.push(json!({
+                    "entity": entity,
+                    "record_id": record,
+                    "field": field,
+                    "hlc": hlc.to_string(),
+                    "change_id": id.to_string(),
+                }));
+            }
+        }
+        Ok(Value::Array(list))
     }
 
     /// The export as pretty, stable JSON text.

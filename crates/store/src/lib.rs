@@ -15,6 +15,7 @@ mod protect;
 mod queries;
 mod scope;
 mod sync;
+mod versions;
 
 pub use error::StoreError;
 pub use ops::{NewFollowUp, NewHousehold, NewResident, NewSignal};
@@ -111,7 +112,7 @@ impl Store {
         };
         let user = meta_get(&conn, "user_id")?.and_then(|u| u.parse().ok());
         let last: Option<String> =
-            conn.query_row("SELECT max(hlc) FROM field_versions", [], |r| r.get(0))?;
+            conn.query_row("SELECT max(newest) FROM record_versions", [], |r| r.get(0))?;
         let last = last.and_then(|s| s.parse::<Hlc>().ok());
         let clock = Clock::resume(device, time, last);
         Ok(Store {
@@ -325,5 +326,126 @@ mod outbox_migration {
         let store = Store::open(&path, None).expect("upgrade");
         assert_eq!(store.outbox_len().expect("len"), 4);
         assert_eq!(store.pending(10).expect("pending"), waiting);
+    }
+}
+
+#[cfg(test)]
+mod versions_migration {
+    use super::*;
+    use serde_json::json;
+    use voordeur_core::hlc::ManualTime;
+    use voordeur_core::{ChangeId, EntityKind};
+
+    /// Field versions stored one row per field (version 4) are kept per record after
+    /// the upgrade: every version, the highest clock of a record, the clock the device
+    /// resumes after, and the export, which still lists one row per field.
+    #[test]
+    fn version_4_field_versions_are_kept_per_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(DB_FILE);
+        let (me, server) = (DeviceId::new(), DeviceId::new());
+        let (visit, household) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let at = |wall_ms: u64, counter: u32, device: DeviceId| Hlc {
+            wall_ms,
+            counter,
+            device,
+        };
+        let rows = [
+            (
+                EntityKind::Visit,
+                visit,
+                "status",
+                at(1_764_000_000_500, 2, me),
+            ),
+            (
+                EntityKind::Visit,
+                visit,
+                "answer.geld",
+                at(1_764_000_000_900, 0, server),
+            ),
+            (
+                EntityKind::Household,
+                household,
+                "address",
+                at(1_764_000_000_100, 7, me),
+            ),
+        ];
+        let ids: Vec<ChangeId> = rows.iter().map(|_| ChangeId::new()).collect();
+        let before = {
+            let mut conn = Connection::open(&path).expect("open");
+            MIGRATIONS.to_version(&mut conn, 4).expect("version 4");
+            meta_set(&conn, "device_id", &me.to_string()).expect("device");
+            for ((entity, record, field, hlc), id) in rows.iter().zip(&ids) {
+                conn.execute(
+                    "INSERT INTO field_versions(entity, record_id, field, hlc, change_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    [
+                        entity.as_str().to_string(),
+                        record.to_string(),
+                        field.to_string(),
+                        hlc.to_string(),
+                        id.to_string(),
+                    ],
+                )
+                .expect("old version row");
+            }
+            let mut stmt = conn
+                .prepare(
+                    "SELECT entity, record_id, field, hlc, change_id FROM field_versions
+                     ORDER BY entity, record_id, field",
+                )
+                .expect("prepare");
+            let list: Vec<serde_json::Value> = stmt
+                .query_map([], |r| {
+                    Ok(json!({
+                        "entity": r.get::<_, String>(0)?,
+                        "record_id": r.get::<_, String>(1)?,
+                        "field": r.get::<_, String>(2)?,
+                        "hlc": r.get::<_, String>(3)?,
+                        "change_id": r.get::<_, String>(4)?,
+                    }))
+                })
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            list
+        };
+        // The wall clock is behind the stored versions: the clock resumes after them.
+        let time = Box::new(ManualTime::new(1_764_000_000_000));
+        let mut store = Store::open_with_time(&path, None, time).expect("upgrade");
+        for ((entity, record, field, hlc), id) in rows.iter().zip(&ids) {
+            let got = apply::field_version(store.connection(), *entity, &record.to_string(), field)
+                .expect("version");
+            assert_eq!(got, Some((*hlc, *id)), "{field}");
+        }
+        assert_eq!(
+            store
+                .record_version(EntityKind::Visit, visit)
+                .expect("newest"),
+            Some(rows[1].3)
+        );
+        assert_eq!(
+            store.export().expect("export")["field_versions"],
+            json!(before)
+        );
+
+        // A new edit sorts after every stored version, and the record is rewritten
+        // with its other versions intact.
+        let edit = store
+            .make_change(EntityKind::Visit, visit, "status", json!("completed"))
+            .expect("change");
+        assert_eq!(edit.base, Some(rows[0].3));
+        assert!(edit.hlc > rows[1].3, "{} after {}", edit.hlc, rows[1].3);
+        store.commit(std::slice::from_ref(&edit)).expect("commit");
+        let visit_key = visit.to_string();
+        let conn = store.connection();
+        assert_eq!(
+            apply::field_version(conn, EntityKind::Visit, &visit_key, "status").expect("v"),
+            Some((edit.hlc, edit.id))
+        );
+        assert_eq!(
+            apply::field_version(conn, EntityKind::Visit, &visit_key, "answer.geld").expect("v"),
+            Some((rows[1].3, ids[1]))
+        );
     }
 }

@@ -3,9 +3,10 @@
 //! rows in one transaction. Nothing is written when validation fails.
 
 use crate::apply::{apply_run, field_version, refresh_search, Touched};
+use crate::versions::Versions;
 use crate::{Store, StoreError};
 use chrono::{NaiveDate, TimeZone, Utc};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use voordeur_core::change::{ANSWER_PREFIX, DELETED};
@@ -105,14 +106,7 @@ impl Store {
         entity: EntityKind,
         record: Uuid,
     ) -> Result<Option<Hlc>, StoreError> {
-        let max: Option<String> = self
-            .conn
-            .prepare_cached(
-                "SELECT max(hlc) FROM field_versions WHERE entity = ?1 AND record_id = ?2",
-            )?
-            .query_row(params![entity.as_str(), record.to_string()], |r| r.get(0))?;
-        max.map(|h| h.parse().map_err(|_| StoreError::Corrupt("field clock")))
-            .transpose()
+        Ok(Versions::load(&self.conn, entity, &record.to_string())?.newest())
     }
 
     /// A tombstone for a record: `deleted = true`, based on the record's highest version.

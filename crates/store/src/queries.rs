@@ -262,27 +262,25 @@ impl Store {
             .optional()?
             .flatten()
             .ok_or_else(|| StoreError::not_found("visit", vid))?;
+        let versions = crate::versions::Versions::load(&self.conn, EntityKind::Visit, &key)?;
         let mut answers = Vec::new();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT a.item, a.value, v.hlc FROM answers a
-             JOIN field_versions v ON v.entity = 'visit' AND v.record_id = a.visit_id
-                                  AND v.field = 'answer.' || a.item
-             WHERE a.visit_id = ?1 ORDER BY a.item",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT item, value FROM answers WHERE visit_id = ?1 ORDER BY item")?;
         for row in stmt.query_map([&key], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })? {
-            let (item, value, hlc) = row?;
+            let (item, value) = row?;
+            // An answer is always written with its version.
+            let Some((version, _)) =
+                versions.get(&format!("{}{item}", voordeur_core::change::ANSWER_PREFIX))
+            else {
+                return Err(StoreError::Corrupt("answer clock"));
+            };
             answers.push(Answer {
                 item,
                 value: serde_json::from_str(&value).map_err(|_| StoreError::Corrupt("answer"))?,
-                version: hlc
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt("answer clock"))?,
+                version,
             });
         }
         let mut notes = Vec::new();

@@ -100,7 +100,7 @@ fn erase_household(conn: &Connection, household: &str) -> Result<(), StoreError>
         };
         conn.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
         conn.execute(
-            "DELETE FROM field_versions WHERE entity = ?1 AND record_id = ?2",
+            "DELETE FROM record_versions WHERE entity = ?1 AND record_id = ?2",
             [entity.as_str(), id.as_str()],
         )?;
     }
