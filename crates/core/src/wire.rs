@@ -111,7 +111,8 @@ impl Serialize for FieldChanges<'_> {
     }
 }
 
-struct FieldChangeRef<'a>(&'a Change);
+/// One change as a field entry of its block, serialised without copying.
+pub struct FieldChangeRef<'a>(pub &'a Change);
 
 impl Serialize for FieldChangeRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

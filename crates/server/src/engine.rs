@@ -19,7 +19,7 @@ use uuid::Uuid;
 use voordeur_core::change::{EntityKind, DELETED};
 use voordeur_core::merge::{decide, Decision, FieldState, MAX_CLOCK_AHEAD_MS};
 use voordeur_core::protocol::{Accepted, PullResponse, PushResponse, Rejected, MAX_BATCH};
-use voordeur_core::wire::{BlockRef, FieldChange, FieldChanges};
+use voordeur_core::wire::{BlockRef, FieldChange, FieldChangeRef};
 use voordeur_core::*;
 
 /// Take the sequence counter for this transaction; returns the last number given.
@@ -118,7 +118,15 @@ struct LoggedId {
 struct PendingBlock {
     team: Option<String>,
     seq: i64,
-    changes: Vec<Change>,
+    /// How many changes it holds.
+    n: i64,
+    entity: EntityKind,
+    record: Uuid,
+    device: DeviceId,
+    author: Option<UserId>,
+    /// Its field entries as logged: JSON, written as each change is logged (the array
+    /// is closed when the block is written).
+    text: Vec<u8>,
 }
 
 /// The state a push builds up while it runs.
@@ -352,43 +360,67 @@ impl<'a> Push<'a> {
         Ok(self.record_fields(entity, record)?.get(field).cloned())
     }
 
-    fn put_field(&mut self, c: &Change) -> Result<(), ServerError> {
+    fn put_field(&mut self, c: Change) -> Result<(), ServerError> {
+        let key = (c.entity, c.record);
+        let Change {
+            field,
+            value,
+            hlc,
+            id,
+            device,
+            author,
+            ..
+        } = c;
         let state = FieldState {
-            value: c.value.clone(),
-            hlc: c.hlc,
-            change_id: c.id,
-            device: c.device,
-            author: c.author,
+            value,
+            hlc,
+            change_id: id,
+            device,
+            author,
         };
-        self.record_fields(c.entity, c.record)?
-            .insert(c.field.clone(), state);
-        self.mark_dirty((c.entity, c.record));
+        let fields = self.record_fields(key.0, key.1)?;
+        match fields.get_mut(&field) {
+            Some(f) => *f = state,
+            None => {
+                fields.insert(field, state);
+            }
+        }
+        self.mark_dirty(key);
         Ok(())
     }
 
     /// Give a change the next sequence number and add it to the log's blocks.
-    fn log(&mut self, c: Change, team: Option<&str>) -> Result<(), ServerError> {
+    fn log(&mut self, c: &Change, team: Option<&str>) -> Result<(), ServerError> {
         self.seq += 1;
         self.logged.insert(c.id, c.hlc);
-        if let Some(last) = self.blocks.last_mut() {
-            let same = last.team.as_deref() == team
-                && last.changes.last().is_some_and(|l| {
-                    l.record == c.record
-                        && l.entity == c.entity
-                        && l.device == c.device
-                        && l.author == c.author
-                });
-            if same {
-                last.changes.push(c);
-                last.seq = self.seq;
-                return Ok(());
-            }
-        }
-        self.blocks.push(PendingBlock {
-            team: team.map(String::from),
-            seq: self.seq,
-            changes: vec![c],
+        let same = self.blocks.last().is_some_and(|last| {
+            last.team.as_deref() == team
+                && last.record == c.record
+                && last.entity == c.entity
+                && last.device == c.device
+                && last.author == c.author
         });
+        if !same {
+            self.blocks.push(PendingBlock {
+                team: team.map(String::from),
+                seq: self.seq,
+                n: 0,
+                entity: c.entity,
+                record: c.record,
+                device: c.device,
+                author: c.author,
+                text: Vec::with_capacity(2048),
+            });
+        }
+        let block = self
+            .blocks
+            .last_mut()
+            .ok_or_else(|| ServerError::Db("no block to log into".into()))?;
+        block.text.push(if block.n == 0 { b'[' } else { b',' });
+        serde_json::to_writer(&mut block.text, &FieldChangeRef(c))
+            .map_err(|e| ServerError::Db(e.to_string()))?;
+        block.n += 1;
+        block.seq = self.seq;
         Ok(())
     }
 
@@ -398,19 +430,17 @@ impl<'a> Push<'a> {
         if !self.blocks.is_empty() {
             let blocks = std::mem::take(&mut self.blocks);
             let mut rows = Vec::with_capacity(blocks.len() * LOG_COLUMNS.len());
-            for b in blocks {
-                let Some(first) = b.changes.first() else {
-                    continue;
-                };
-                let changes = serde_json::to_string(&FieldChanges(&b.changes))
-                    .map_err(|e| ServerError::Db(e.to_string()))?;
+            for mut b in blocks {
+                b.text.push(b']');
+                let changes =
+                    String::from_utf8(b.text).map_err(|e| ServerError::Db(e.to_string()))?;
                 rows.extend([
                     b.seq.into(),
-                    (b.changes.len() as i64).into(),
-                    first.entity.as_str().into(),
-                    first.record.to_string().into(),
-                    first.device.to_string().into(),
-                    first.author.map(|a| a.to_string()).into(),
+                    b.n.into(),
+                    b.entity.as_str().into(),
+                    b.record.to_string().into(),
+                    b.device.to_string().into(),
+                    b.author.map(|a| a.to_string()).into(),
                     b.team.into(),
                     changes.into(),
                 ]);
@@ -516,8 +546,8 @@ impl<'a> Push<'a> {
             device: self.clock.device(),
             author: None,
         };
-        self.put_field(&c)?;
-        self.log(c.clone(), team)?;
+        self.log(&c, team)?;
+        self.put_field(c.clone())?;
         Ok(c)
     }
 
@@ -820,45 +850,46 @@ fn accept(
         }
     }
 
-    let current = p.field(c.entity, c.record, &c.field)?;
-    let base_text = match (&current, c.base) {
-        (Some(_), Some(b)) if c.entity == EntityKind::Note && c.field == "text" => {
+    let has_current = p.record_fields(c.entity, c.record)?.contains_key(&c.field);
+    let base_text = match c.base {
+        Some(b) if has_current && c.entity == EntityKind::Note && c.field == "text" => {
             p.value_at(&c, &b)?
         }
         _ => None,
     };
-    let decision = decide(current.as_ref(), &c, |_| base_text);
+    // The current winner is copied only when the decision needs it afterwards.
+    let (decision, current) = {
+        let current = p.record_fields(c.entity, c.record)?.get(&c.field);
+        let decision = decide(current, &c, |_| base_text);
+        let keep = matches!(decision, Decision::Merged(_) | Decision::Conflict { .. });
+        (decision, current.filter(|_| keep).cloned())
+    };
     // A resolved conflict is closed; the next concurrent edit opens a new one.
     let resolves = c.entity == EntityKind::Conflict
         && c.field == "status"
         && c.value == json!(ConflictStatus::Resolved);
     let (entity, record, hlc) = (c.entity, c.record, c.hlc);
     // The incoming change is logged first, then what the server makes of it.
+    p.log(&c, team)?;
     match decision {
-        Decision::Apply => {
-            p.put_field(&c)?;
-            p.log(c, team)?;
-        }
-        Decision::Keep => p.log(c, team)?,
+        Decision::Apply => p.put_field(c)?,
+        Decision::Keep => {}
         Decision::Merged(text) => {
             // The merged text saw both sides: its base is the later of the two.
             let base = current.as_ref().map(|f| f.hlc.max(hlc)).or(Some(hlc));
-            let field = c.field.clone();
-            p.log(c, team)?;
-            p.server_change_on(entity, record, &field, json!(text), team, base)?;
+            p.server_change_on(entity, record, &c.field, json!(text), team, base)?;
         }
         Decision::Conflict { incoming_wins } => {
             let cur = current
                 .ok_or_else(|| ServerError::Db("conflict without a current value".into()))?;
-            if incoming_wins {
-                p.put_field(&c)?;
-            }
             let values = vec![
                 of_state(&cur, cur.value.clone()),
                 of_change(&c, c.value.clone()),
             ];
             let field = c.field.clone();
-            p.log(c, team)?;
+            if incoming_wins {
+                p.put_field(c)?;
+            }
             p.conflict(entity, record, &field, values, team)?;
         }
     }
@@ -1153,7 +1184,7 @@ pub fn move_household(
                 device: state.device,
                 author: state.author,
             };
-            p.log(again, Some(team_id))?;
+            p.log(&again, Some(team_id))?;
             moved.fields += 1;
         }
     }
@@ -1169,7 +1200,7 @@ pub fn move_household(
         id: ChangeId::new(),
         ..change
     };
-    p.log(farewell, Some(&old))?;
+    p.log(&farewell, Some(&old))?;
     p.finish()?;
     Ok(moved)
 }

@@ -161,16 +161,15 @@ fn flush_rows(
         }
         same
     });
-    let sorted: Vec<SqlValue> = keyed.concat();
-    let mut rest: &[SqlValue] = &sorted;
+    let mut rest: &[&[SqlValue]] = &keyed;
     while !rest.is_empty() {
-        let n = rest.len() / width;
+        let n = rest.len();
         let take = if n >= 32 { 32 } else { 1 << n.ilog2() };
         let marks = format!("({})", vec!["?"; width].join(", "));
         let sql = format!("{head}{}{tail}", vec![marks; take].join(", "));
-        let (now, later) = rest.split_at(take * width);
+        let (now, later) = rest.split_at(take);
         conn.prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(now.iter()))?;
+            .execute(rusqlite::params_from_iter(now.iter().flat_map(|row| row.iter())))?;
         rest = later;
     }
     rows.clear();

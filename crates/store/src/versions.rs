@@ -132,8 +132,14 @@ impl Versions {
             if i > 0 {
                 out.push(',');
             }
-            // Field names are whitelisted identifiers, but quote them properly anyway.
-            out.push_str(&serde_json::Value::from(field.as_str()).to_string());
+            // Field names are whitelisted identifiers; quote them properly all the same.
+            if field.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+                out.push('"');
+                out.push_str(field);
+                out.push('"');
+            } else {
+                out.push_str(&serde_json::Value::from(field.as_str()).to_string());
+            }
             out.push_str(":[");
             out.push_str(num.format(hlc.wall_ms));
             out.push(',');
