@@ -169,7 +169,9 @@ fn flush_rows(
         let sql = format!("{head}{}{tail}", vec![marks; take].join(", "));
         let (now, later) = rest.split_at(take);
         conn.prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(now.iter().flat_map(|row| row.iter())))?;
+            .execute(rusqlite::params_from_iter(
+                now.iter().flat_map(|row| row.iter()),
+            ))?;
         rest = later;
     }
     rows.clear();

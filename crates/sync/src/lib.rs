@@ -17,7 +17,9 @@ mod error;
 mod transport;
 
 pub use error::SyncError;
-pub use transport::{server_base, HttpTransport, Transport, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+pub use transport::{
+    server_base, EncodedPush, HttpTransport, Shared, Transport, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
+};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -154,19 +156,24 @@ fn push(
         let mut position = OutboxPosition::default();
         let mut in_flight = None;
         loop {
+            // The next batch, read and encoded while the current one is with the server.
             let (batch, next) = store.pending_from(&position, MAX_BATCH)?;
             position = next;
+            let prepared = if batch.is_empty() {
+                None
+            } else {
+                let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
+                tracing::debug!(changes = batch.len(), "pushing a batch");
+                Some((shared.encode_push(&PushRequest { changes: batch })?, sent))
+            };
             if let Some((sending, sent)) = in_flight.take() {
                 let response = join(sending, "push")?;
                 settle_push(store, &sent, response, &mut done, total, progress, report)?;
             }
-            if batch.is_empty() {
+            let Some((body, sent)) = prepared else {
                 return Ok(());
-            }
-            let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
-            tracing::debug!(changes = batch.len(), "pushing a batch");
-            let request = PushRequest { changes: batch };
-            in_flight = Some((scope.spawn(move || shared.push(&request)), sent));
+            };
+            in_flight = Some((scope.spawn(move || shared.push_encoded(body)), sent));
         }
     })
 }

@@ -26,12 +26,25 @@ pub trait Transport {
     fn current_user(&self) -> Result<Option<UserInfo>, SyncError> {
         Ok(None)
     }
-    /// This transport, when it can be used from another thread: the engine then fetches
-    /// the next pull batch while it applies the current one. `None` (test links): one
-    /// request at a time.
-    fn shareable(&self) -> Option<&(dyn Transport + Sync)> {
+    /// This transport, when it can be used from another thread: the engine then
+    /// prepares the next push batch while the server works on the current one, and
+    /// fetches the next pull batch while it applies the current one. `None` (test
+    /// links): one request at a time.
+    fn shareable(&self) -> Option<&dyn Shared> {
         None
     }
+}
+
+/// A push batch serialised and compressed, ready to send.
+pub struct EncodedPush(Vec<u8>);
+
+/// A transport the engine uses from two threads at once (see [`Transport::shareable`]).
+pub trait Shared: Sync {
+    /// Serialise and compress a push batch (done while the previous batch is sent).
+    fn encode_push(&self, request: &PushRequest) -> Result<EncodedPush, SyncError>;
+    /// Send a batch [`Shared::encode_push`] prepared.
+    fn push_encoded(&self, body: EncodedPush) -> Result<PushResponse, SyncError>;
+    fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError>;
 }
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -129,6 +142,20 @@ impl Transport for HttpTransport {
     }
 
     fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
+        self.push_encoded(self.encode_push(request)?)
+    }
+
+    fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError> {
+        Shared::pull(self, since, limit)
+    }
+
+    fn shareable(&self) -> Option<&dyn Shared> {
+        Some(self)
+    }
+}
+
+impl Shared for HttpTransport {
+    fn encode_push(&self, request: &PushRequest) -> Result<EncodedPush, SyncError> {
         let json = serde_json::to_vec(request).map_err(|e| SyncError::Protocol(e.to_string()))?;
         let mut gz = GzEncoder::new(
             Vec::with_capacity(json.len() / 4),
@@ -140,12 +167,16 @@ impl Transport for HttpTransport {
         let body = gz
             .finish()
             .map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
+        Ok(EncodedPush(body))
+    }
+
+    fn push_encoded(&self, body: EncodedPush) -> Result<PushResponse, SyncError> {
         let req = self
             .client
             .post(self.url("v1/push")?)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_ENCODING, "gzip")
-            .body(body);
+            .body(body.0);
         read(send(req)?)
     }
 
@@ -155,10 +186,6 @@ impl Transport for HttpTransport {
             .append_pair("since", &since.to_string())
             .append_pair("limit", &limit.to_string());
         read(send(self.client.get(url))?)
-    }
-
-    fn shareable(&self) -> Option<&(dyn Transport + Sync)> {
-        Some(self)
     }
 }
 

@@ -275,3 +275,104 @@ fn a_long_pull_applies_batches_in_order_and_resumes_after_a_failure() {
         .collect();
     assert_eq!(sinces, ["0", "1", "2", "2", "3"]);
 }
+
+/// Over HTTP the next push batch is read and encoded while the server works on the
+/// current one. Every change still goes out once, in outbox order, also when a block
+/// of changes to one record is split across batches and the answer to the first batch
+/// rewrites that block; a batch that fails stays in the outbox for the next sync.
+#[test]
+fn a_long_push_sends_every_change_once_in_order_and_resumes_after_a_failure() {
+    use voordeur_core::protocol::MAX_BATCH;
+    let me = user();
+    let fail_once = std::sync::atomic::AtomicBool::new(true);
+    let stub = Stub::start(move |req| match req.path.as_str() {
+        "/v1/me" => Reply::json(200, me.clone()),
+        "/v1/push" => {
+            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
+            if push.changes.len() < MAX_BATCH
+                && fail_once.swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Reply::error(503, "unavailable", "database is starting");
+            }
+            let accepted = push
+                .changes
+                .iter()
+                .map(|c| Accepted::of(c, c.hlc))
+                .collect();
+            let answer = PushResponse {
+                accepted,
+                rejected: vec![],
+                conflicts: 0,
+            };
+            Reply::json(200, serde_json::to_value(answer).expect("json"))
+        }
+        "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
+        _ => Reply::error(404, "not_found", "no such route"),
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_dir(dir.path(), None).expect("store");
+    store
+        .set_enrolment(
+            &stub.url,
+            &serde_json::from_value(json!({
+                "token": "tok", "device_id": store.device_id(), "user": user(),
+            }))
+            .expect("enrolment"),
+        )
+        .expect("enrolled");
+    let h = store
+        .add_household(NewHousehold {
+            address: "Dorpsstraat 1".into(),
+            postcode: "1234 AB".into(),
+            city: None,
+            neighbourhood: None,
+            team_id: None,
+        })
+        .expect("household");
+    // One block longer than two batches: the address typed over and over. The third
+    // batch is read after the answer to the first one rewrote that block.
+    let retyped: Vec<Change> = (0..2 * MAX_BATCH + 100)
+        .map(|i| {
+            store
+                .make_change(
+                    EntityKind::Household,
+                    h.0,
+                    "address",
+                    json!(format!("Dorpsstraat {i}")),
+                )
+                .expect("change")
+        })
+        .collect();
+    store.commit(&retyped).expect("commit");
+    let outbox = store.pending(usize::MAX).expect("outbox");
+    let total = outbox.len();
+    assert!(total > 2 * MAX_BATCH + 100);
+
+    let transport = transport_for(&store).expect("transport");
+    assert!(matches!(
+        sync(&mut store, &transport, &mut |_| {}),
+        Err(SyncError::Server { status: 503, .. })
+    ));
+    assert_eq!(
+        store.pending(usize::MAX).expect("outbox"),
+        outbox[2 * MAX_BATCH..].to_vec(),
+        "the failed batch waits, nothing else"
+    );
+    let report = sync(&mut store, &transport, &mut |_| {}).expect("second sync");
+    assert_eq!(report.pushed, total - 2 * MAX_BATCH);
+    assert_eq!(store.outbox_len().expect("outbox"), 0);
+
+    let answered: Vec<ChangeId> = stub
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/push")
+        .map(|r| serde_json::from_slice::<PushRequest>(&r.body).expect("push body"))
+        .collect::<Vec<_>>()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2) // the one that failed
+        .flat_map(|(_, p)| p.changes.iter().map(|c| c.id))
+        .collect();
+    let expected: Vec<ChangeId> = outbox.iter().map(|c| c.id).collect();
+    assert_eq!(answered, expected, "every change once, in outbox order");
+}
