@@ -84,6 +84,40 @@ fn postgres_cut_connections_cost_no_request() {
     cut_connections_cost_no_request(Backend::Postgres);
 }
 
+/// PostgreSQL compresses the large texts (log blocks, record states) with lz4, not its
+/// slower default, pglz; and they still read back whole.
+#[test]
+fn postgres_compresses_blocks_and_states_with_lz4() {
+    let town = Town::new(Backend::Postgres);
+    let compression = |table: &str, column: &str| {
+        town.s.query(
+            &format!(
+                "SELECT attcompression::text FROM pg_attribute
+                 WHERE attrelid = '{table}'::regclass AND attname = '{column}'"
+            ),
+            &[],
+        )[0][0]
+            .text()
+            .map(String::from)
+    };
+    assert_eq!(compression("log", "changes").as_deref(), Some("l"));
+    assert_eq!(compression("records", "state").as_deref(), Some("l"));
+    // A note long enough to be compressed comes back as written.
+    let text: String = (0..400)
+        .map(|i| format!("regel {i} van het verslag\n"))
+        .collect();
+    let (h, created) = new_household(&town.anna, "Lindenlaan 4");
+    town.s.push_ok(&town.anna, &created);
+    let long = town.anna.change(Household, h, "address", json!(text), None);
+    town.s.push_ok(&town.anna, &[long]);
+    assert_eq!(
+        town.s.field(Household, h, "address").map(|f| f.0),
+        Some(json!(text))
+    );
+    let (pulled, _) = town.s.pull_all(&town.bilal, 0);
+    assert!(pulled.iter().any(|c| c.value == json!(text)));
+}
+
 const HOUR_MS: i64 = 60 * 60 * 1000;
 const TEN_YEARS_MS: u64 = 10 * 365 * 24 * 60 * 60 * 1000;
 
