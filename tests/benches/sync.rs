@@ -228,7 +228,7 @@ fn client_main() {
                 "pushed": report.pushed,
                 "pulled": report.pulled,
                 "outbox": store.outbox_len().expect("outbox"),
-                "answers": count("SELECT count(*) FROM answers"),
+                "answers": count("SELECT count(*) FROM visits, json_each(visits.answers)"),
                 "notes": count("SELECT count(*) FROM notes"),
                 "completed": count("SELECT count(*) FROM visits WHERE status = 'completed'"),
             })

@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 use voordeur_core::change::{FieldType, ANSWER_PREFIX};
+use voordeur_core::template::Answers;
 use voordeur_core::{Change, ChangeId, ChecklistTemplate, EntityKind, Hlc};
 
 pub(crate) fn table_of(entity: EntityKind) -> &'static str {
@@ -79,7 +80,8 @@ pub(crate) fn apply_run(
     let (entity, record) = (first.entity, first.record.to_string());
     let mut versions = Versions::load(conn, entity, &record)?;
     let mut applied = Vec::with_capacity(run.len());
-    let mut answer_rows: Vec<SqlValue> = Vec::new();
+    // The visit's answers, when the run changes one: read once, written once.
+    let mut answers: Option<Answers> = None;
     for change in run {
         change.check()?;
         if let Some((current, id)) = versions.get(&change.field) {
@@ -102,80 +104,46 @@ pub(crate) fn apply_run(
             .then(|| change.field.strip_prefix(ANSWER_PREFIX))
             .flatten();
         match answer {
-            Some(item) if !change.value.is_null() => {
-                ensure_row(conn, change, &record, touched)?;
-                answer_rows.extend([
-                    SqlValue::Text(record.clone()),
-                    SqlValue::Text(item.to_string()),
-                    SqlValue::Text(change.value.to_string()),
-                ]);
+            Some(item) => {
+                if answers.is_none() {
+                    ensure_row(conn, change, &record, touched)?;
+                    answers = Some(visit_answers(conn, &record)?);
+                }
+                if let Some(all) = answers.as_mut() {
+                    if change.value.is_null() {
+                        all.remove(item);
+                    } else if let Some(v) = all.get_mut(item) {
+                        v.clone_from(&change.value);
+                    } else {
+                        all.insert(item.to_string(), change.value.clone());
+                    }
+                }
             }
-            _ => {
-                // Answers written so far go first: a cleared answer deletes its row.
-                flush_rows(conn, ANSWER_UPSERT, 3, &mut answer_rows)?;
-                write_field(conn, change, &record, touched)?;
-            }
+            None => write_field(conn, change, &record, touched)?,
         }
         versions.set(&change.field, change.hlc, change.id);
         applied.push(true);
     }
-    flush_rows(conn, ANSWER_UPSERT, 3, &mut answer_rows)?;
+    if let Some(all) = answers {
+        let text = serde_json::to_string(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        conn.prepare_cached("UPDATE visits SET answers = ?1 WHERE id = ?2")?
+            .execute(params![text, record])?;
+    }
     versions.save(conn, entity, &record)?;
     Ok(applied)
 }
 
-/// The key of a buffered answer row (`visit_id, item, value`) within its visit: the
-/// item. The rows of one flush all belong to one visit.
-fn row_key(row: &[SqlValue]) -> &str {
-    match row.get(1) {
-        Some(SqlValue::Text(t)) => t,
-        _ => "",
+/// The answers of a visit, by item: `visits.answers`, one JSON object per visit (a
+/// visit's answers are read and written together).
+pub(crate) fn visit_answers(conn: &Connection, visit: &str) -> Result<Answers, StoreError> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT answers FROM visits WHERE id = ?1")?
+        .query_row([visit], |r| r.get(0))
+        .optional()?;
+    match text {
+        Some(t) => serde_json::from_str(&t).map_err(|_| StoreError::Corrupt("answers")),
+        None => Ok(Answers::new()),
     }
-}
-
-/// `INSERT INTO … VALUES` and its `ON CONFLICT` tail, for [`flush_rows`].
-type Upsert = (&'static str, &'static str);
-
-const ANSWER_UPSERT: Upsert = (
-    "INSERT INTO answers(visit_id, item, value) VALUES ",
-    " ON CONFLICT(visit_id, item) DO UPDATE SET value = excluded.value",
-);
-
-/// Write buffered rows of `width` values, in key order, with multi-row statements of 32,
-/// 16, … 1 rows (a few statement texts, each prepared once). A key written twice takes
-/// its last row, as if written one by one.
-fn flush_rows(
-    conn: &Connection,
-    (head, tail): Upsert,
-    width: usize,
-    rows: &mut Vec<SqlValue>,
-) -> Result<(), StoreError> {
-    // In key order, each key once with its last row: the rows of one record then go
-    // into the tree side by side instead of one by one across its pages.
-    let mut keyed: Vec<&[SqlValue]> = rows.chunks(width).collect();
-    keyed.sort_by(|a, b| row_key(a).cmp(row_key(b)));
-    keyed.dedup_by(|later, earlier| {
-        let same = row_key(later) == row_key(earlier);
-        if same {
-            std::mem::swap(later, earlier);
-        }
-        same
-    });
-    let mut rest: &[&[SqlValue]] = &keyed;
-    while !rest.is_empty() {
-        let n = rest.len();
-        let take = if n >= 32 { 32 } else { 1 << n.ilog2() };
-        let marks = format!("({})", vec!["?"; width].join(", "));
-        let sql = format!("{head}{}{tail}", vec![marks; take].join(", "));
-        let (now, later) = rest.split_at(take);
-        conn.prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(
-                now.iter().flat_map(|row| row.iter()),
-            ))?;
-        rest = later;
-    }
-    rows.clear();
-    Ok(())
 }
 
 /// Set the version of the field a change wrote to the clock the server gave that change
@@ -221,21 +189,6 @@ fn write_field(
 ) -> Result<(), StoreError> {
     let table = table_of(change.entity);
     ensure_row(conn, change, record, touched)?;
-    if change.entity == EntityKind::Visit {
-        if let Some(item) = change.field.strip_prefix(ANSWER_PREFIX) {
-            if change.value.is_null() {
-                conn.prepare_cached("DELETE FROM answers WHERE visit_id = ?1 AND item = ?2")?
-                    .execute(params![record, item])?;
-            } else {
-                conn.prepare_cached(
-                    "INSERT INTO answers(visit_id, item, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(visit_id, item) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![record, item, change.value.to_string()])?;
-            }
-            return Ok(());
-        }
-    }
     if change.entity == EntityKind::Template && change.field == "body" {
         let t: ChecklistTemplate = serde_json::from_value(change.value.clone())
             .map_err(|e| StoreError::Invalid(format!("template body: {e}")))?;

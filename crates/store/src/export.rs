@@ -13,7 +13,6 @@ const TABLES: &[(&str, &str)] = &[
     ("residents", "id"),
     ("templates", "id"),
     ("visits", "id"),
-    ("answers", "visit_id, item"),
     ("notes", "id"),
     ("signals", "id"),
     ("follow_ups", "id"),
@@ -23,7 +22,6 @@ const TABLES: &[(&str, &str)] = &[
 
 /// Columns that hold JSON text and are exported as JSON values.
 const JSON_COLUMNS: &[(&str, &str)] = &[
-    ("answers", "value"),
     ("templates", "body"),
     ("reviews", "comments"),
     ("conflicts", "values"),
@@ -38,11 +36,16 @@ impl Store {
                 .conn
                 .prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
             let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+            // A visit's answers are exported as rows of their own, below.
+            let skip = |name: &str| *table == "visits" && name == "answers";
             let mut rows = stmt.query([])?;
             let mut list = Vec::new();
             while let Some(row) = rows.next()? {
                 let mut obj = Map::new();
                 for (i, name) in names.iter().enumerate() {
+                    if skip(name) {
+                        continue;
+                    }
                     let v = match row.get_ref(i)? {
                         ValueRef::Null => Value::Null,
                         ValueRef::Integer(n) => Value::from(n),
@@ -63,8 +66,32 @@ impl Store {
             }
             out.insert((*table).to_string(), Value::Array(list));
         }
+        out.insert("answers".into(), self.export_answers()?);
         out.insert("field_versions".into(), self.export_versions()?);
         Ok(Value::Object(out))
+    }
+
+    /// Every answer as one row, as they were stored before version 6 of the database:
+    /// `visit_id, item, value`, by visit and item.
+    fn export_answers(&self) -> Result<Value, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, answers FROM visits WHERE answers <> '{}' ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        let mut list = Vec::new();
+        while let Some(row) = rows.next()? {
+            let visit: String = row.get(0)?;
+            let text = row
+                .get_ref(1)?
+                .as_str()
+                .map_err(|_| StoreError::Corrupt("answers"))?;
+            let answers: voordeur_core::template::Answers =
+                serde_json::from_str(text).map_err(|_| StoreError::Corrupt("answers"))?;
+            for (item, value) in answers {
+                list.push(json!({ "visit_id": visit, "item": item, "value": value }));
+            }
+        }
+        Ok(Value::Array(list))
     }
 
     /// Every field's version as one row, as they were stored before version 5 of the

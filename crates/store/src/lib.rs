@@ -449,3 +449,86 @@ mod versions_migration {
         );
     }
 }
+
+#[cfg(test)]
+mod answers_migration {
+    use super::*;
+    use serde_json::json;
+    use voordeur_core::{EntityKind, VisitId};
+
+    /// Answers stored one row per answer (version 5) are kept with their visit after
+    /// the upgrade: every value with its JSON type, the export unchanged, and a later
+    /// edit changes one answer and keeps the others.
+    #[test]
+    fn version_5_answers_are_kept_with_their_visit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(DB_FILE);
+        let (visit, empty) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let rows = [
+            ("geld.schulden", json!(["huur", "energie"])),
+            ("gezondheid.score", json!(4)),
+            ("wonen.toelichting", json!("regel 1\nregel \"2\"")),
+            ("wonen.veilig", json!(false)),
+        ];
+        let before = {
+            let mut conn = Connection::open(&path).expect("open");
+            MIGRATIONS.to_version(&mut conn, 5).expect("version 5");
+            for v in [visit, empty] {
+                conn.execute(
+                    "INSERT INTO visits(id, status) VALUES (?1, 'draft')",
+                    [v.to_string()],
+                )
+                .expect("visit");
+            }
+            for (item, value) in &rows {
+                conn.execute(
+                    "INSERT INTO answers(visit_id, item, value) VALUES (?1, ?2, ?3)",
+                    [visit.to_string(), item.to_string(), value.to_string()],
+                )
+                .expect("old answer row");
+            }
+            let list: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(item, value)| {
+                    json!({ "visit_id": visit.to_string(), "item": item, "value": value })
+                })
+                .collect();
+            list
+        };
+        let mut store = Store::open(&path, None).expect("upgrade");
+        let answers = store.answers_map(VisitId(visit)).expect("answers");
+        assert_eq!(answers.len(), rows.len());
+        for (item, value) in &rows {
+            assert_eq!(answers.get(*item), Some(value), "{item}");
+        }
+        assert!(store.answers_map(VisitId(empty)).expect("none").is_empty());
+        let export = store.export().expect("export");
+        assert_eq!(export["answers"], json!(before));
+        assert!(
+            export["visits"][0].get("answers").is_none(),
+            "answers are exported as rows, not as a column"
+        );
+
+        let edit = store
+            .make_change(
+                EntityKind::Visit,
+                visit,
+                "answer.gezondheid.score",
+                json!(2),
+            )
+            .expect("change");
+        let clear = store
+            .make_change(EntityKind::Visit, visit, "answer.wonen.veilig", json!(null))
+            .expect("change");
+        store.commit(&[edit, clear]).expect("commit");
+        let answers = store.answers_map(VisitId(visit)).expect("answers");
+        assert_eq!(answers.get("gezondheid.score"), Some(&json!(2)));
+        assert_eq!(
+            answers.get("wonen.veilig"),
+            None,
+            "a cleared answer is gone"
+        );
+        assert_eq!(answers.get("geld.schulden"), Some(&rows[0].1));
+        assert_eq!(answers.len(), rows.len() - 1);
+    }
+}

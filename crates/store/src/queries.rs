@@ -5,7 +5,6 @@ use crate::{Store, StoreError};
 use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use voordeur_core::*;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -264,13 +263,7 @@ impl Store {
             .ok_or_else(|| StoreError::not_found("visit", vid))?;
         let versions = crate::versions::Versions::load(&self.conn, EntityKind::Visit, &key)?;
         let mut answers = Vec::new();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT item, value FROM answers WHERE visit_id = ?1 ORDER BY item")?;
-        for row in stmt.query_map([&key], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })? {
-            let (item, value) = row?;
+        for (item, value) in crate::apply::visit_answers(&self.conn, &key)? {
             // An answer is always written with its version.
             let Some((version, _)) =
                 versions.get(&format!("{}{item}", voordeur_core::change::ANSWER_PREFIX))
@@ -279,7 +272,7 @@ impl Store {
             };
             answers.push(Answer {
                 item,
-                value: serde_json::from_str(&value).map_err(|_| StoreError::Corrupt("answer"))?,
+                value,
                 version,
             });
         }
@@ -311,19 +304,7 @@ impl Store {
     }
 
     pub(crate) fn answers_map(&self, vid: VisitId) -> Result<Answers, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT item, value FROM answers WHERE visit_id = ?1")?;
-        let mut out = Answers::new();
-        for row in stmt.query_map([vid.to_string()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })? {
-            let (item, value) = row?;
-            let value: Value =
-                serde_json::from_str(&value).map_err(|_| StoreError::Corrupt("answer"))?;
-            out.insert(item, value);
-        }
-        Ok(out)
+        crate::apply::visit_answers(&self.conn, &vid.to_string())
     }
 
     /// Open follow-ups, due and overdue first; only those assigned to `assignee` when

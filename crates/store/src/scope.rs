@@ -83,9 +83,6 @@ fn erase_household(conn: &Connection, household: &str) -> Result<(), StoreError>
         "DELETE FROM household_search WHERE rowid = (SELECT rowid FROM households WHERE id = ?1)",
         [household],
     )?;
-    for visit in &visits {
-        conn.execute("DELETE FROM answers WHERE visit_id = ?1", [visit])?;
-    }
     for (entity, id) in &records {
         let table = match entity {
             EntityKind::Household => "households",

@@ -897,18 +897,13 @@ mod tests {
             ),
         ];
         assert_eq!(d.store.apply_remote(&run, 7).expect("apply"), 6);
-        let answers: Vec<(String, String)> = d
+        let answers = d
             .store
-            .conn
-            .prepare("SELECT item, value FROM answers WHERE visit_id = ?1 ORDER BY item")
-            .expect("prepare")
-            .query_map([visit.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("query")
-            .collect::<Result<_, _>>()
+            .answers_map(voordeur_core::VisitId(visit))
             .expect("answers");
         assert_eq!(
-            answers,
-            vec![("a".into(), "\"eerst\"".into()), ("x".into(), "3".into())]
+            answers.into_iter().collect::<Vec<_>>(),
+            vec![("a".into(), json!("eerst")), ("x".into(), json!(3))]
         );
         assert_eq!(
             version(&d.store, EntityKind::Visit, visit, "answer.x"),
