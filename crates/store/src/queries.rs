@@ -264,11 +264,11 @@ impl Store {
         let versions = crate::versions::Versions::load(&self.conn, EntityKind::Visit, &key)?;
         let mut answers = Vec::new();
         for (item, value) in crate::apply::visit_answers(&self.conn, &key)? {
-            // An answer is always written with its version.
-            let Some((version, _)) =
-                versions.get(&format!("{}{item}", voordeur_core::change::ANSWER_PREFIX))
-            else {
-                return Err(StoreError::Corrupt("answer clock"));
+            // An answer is always written with its version; one without (a damaged
+            // database) is left out, as before version 6.
+            let field = format!("{}{item}", voordeur_core::change::ANSWER_PREFIX);
+            let Some((version, _)) = versions.get(&field) else {
+                continue;
             };
             answers.push(Answer {
                 item,

@@ -152,23 +152,35 @@ fn push(
     // While the server works on one batch, the answer to the previous one is settled
     // and the next one read. Only one batch is in flight: the next is sent after the
     // answer to this one arrived, so the server still takes them in outbox order.
+    // The next batch: read and encoded while the current one is with the server.
+    let prepare = |store: &Store, position: &mut OutboxPosition| {
+        let (batch, next) = store.pending_from(position, MAX_BATCH)?;
+        *position = next;
+        if batch.is_empty() {
+            return Ok::<_, SyncError>(None);
+        }
+        let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
+        tracing::debug!(changes = batch.len(), "pushing a batch");
+        Ok(Some((
+            shared.encode_push(&PushRequest { changes: batch })?,
+            sent,
+        )))
+    };
     std::thread::scope(|scope| {
         let mut position = OutboxPosition::default();
         let mut in_flight = None;
         loop {
-            // The next batch, read and encoded while the current one is with the server.
-            let (batch, next) = store.pending_from(&position, MAX_BATCH)?;
-            position = next;
-            let prepared = if batch.is_empty() {
-                None
-            } else {
-                let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
-                tracing::debug!(changes = batch.len(), "pushing a batch");
-                Some((shared.encode_push(&PushRequest { changes: batch })?, sent))
-            };
+            let mut prepared = prepare(store, &mut position)?;
             if let Some((sending, sent)) = in_flight.take() {
                 let response = join(sending, "push")?;
-                settle_push(store, &sent, response, &mut done, total, progress, report)?;
+                let settled =
+                    settle_push(store, &sent, response, &mut done, total, progress, report)?;
+                if settled < sent.len() {
+                    // The answer left changes of that batch unsettled: they are at the
+                    // head of the outbox and go first, so read from there again.
+                    position = OutboxPosition::default();
+                    prepared = prepare(store, &mut position)?;
+                }
             }
             let Some((body, sent)) = prepared else {
                 return Ok(());
@@ -189,7 +201,8 @@ fn join<T>(
         .map_err(|_| SyncError::Protocol(format!("the {what} thread failed")))?
 }
 
-/// Take in the answer to a pushed batch whose change ids are `sent`.
+/// Take in the answer to a pushed batch whose change ids are `sent`; returns how many of
+/// them it settled.
 fn settle_push(
     store: &mut Store,
     sent: &HashSet<ChangeId>,
@@ -198,7 +211,7 @@ fn settle_push(
     total: usize,
     progress: &mut dyn FnMut(Progress),
     report: &mut SyncReport,
-) -> Result<(), SyncError> {
+) -> Result<usize, SyncError> {
     // Only answers about this batch count; anything else is the server's mistake.
     let answer = PushResponse {
         accepted: response
@@ -236,7 +249,7 @@ fn settle_push(
         done: *done,
         total: total.max(*done),
     });
-    Ok(())
+    Ok(acked.accepted + acked.rejected)
 }
 
 fn pull(

@@ -376,3 +376,92 @@ fn a_long_push_sends_every_change_once_in_order_and_resumes_after_a_failure() {
     let expected: Vec<ChangeId> = outbox.iter().map(|c| c.id).collect();
     assert_eq!(answered, expected, "every change once, in outbox order");
 }
+
+/// A server that answers only part of a batch: the changes it left unanswered go first
+/// in the next batch, before the batch the device had already prepared.
+#[test]
+fn changes_left_unanswered_are_sent_again_before_newer_ones() {
+    use voordeur_core::protocol::MAX_BATCH;
+    let me = user();
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let stub = Stub::start(move |req| match req.path.as_str() {
+        "/v1/me" => Reply::json(200, me.clone()),
+        "/v1/push" => {
+            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
+            let mut answered = push.changes.as_slice();
+            if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                answered = &answered[..answered.len() - 1];
+            }
+            let answer = PushResponse {
+                accepted: answered.iter().map(|c| Accepted::of(c, c.hlc)).collect(),
+                rejected: vec![],
+                conflicts: 0,
+            };
+            Reply::json(200, serde_json::to_value(answer).expect("json"))
+        }
+        "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
+        _ => Reply::error(404, "not_found", "no such route"),
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_dir(dir.path(), None).expect("store");
+    store
+        .set_enrolment(
+            &stub.url,
+            &serde_json::from_value(json!({
+                "token": "tok", "device_id": store.device_id(), "user": user(),
+            }))
+            .expect("enrolment"),
+        )
+        .expect("enrolled");
+    let h = store
+        .add_household(NewHousehold {
+            address: "Dorpsstraat 1".into(),
+            postcode: "1234 AB".into(),
+            city: None,
+            neighbourhood: None,
+            team_id: None,
+        })
+        .expect("household");
+    let retyped: Vec<Change> = (0..MAX_BATCH + 100)
+        .map(|i| {
+            let value = json!(format!("Dorpsstraat {i}"));
+            store
+                .make_change(EntityKind::Household, h.0, "address", value)
+                .expect("change")
+        })
+        .collect();
+    store.commit(&retyped).expect("commit");
+    let outbox: Vec<ChangeId> = store
+        .pending(usize::MAX)
+        .expect("outbox")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+
+    let transport = transport_for(&store).expect("transport");
+    let report = sync(&mut store, &transport, &mut |_| {}).expect("sync");
+    assert_eq!(report.pushed, outbox.len());
+    assert_eq!(store.outbox_len().expect("outbox"), 0);
+    let pushes: Vec<PushRequest> = stub
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/push")
+        .map(|r| serde_json::from_slice(&r.body).expect("push body"))
+        .collect();
+    assert_eq!(
+        pushes.len(),
+        2,
+        "the unanswered change and the rest in one batch"
+    );
+    assert_eq!(
+        pushes[1].changes[0].id,
+        outbox[MAX_BATCH - 1],
+        "left over first"
+    );
+    let sent: Vec<ChangeId> = pushes[0].changes[..MAX_BATCH - 1]
+        .iter()
+        .chain(&pushes[1].changes)
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(sent, outbox, "every change settled once, in outbox order");
+}
