@@ -41,6 +41,41 @@ fn remote_change() -> Change {
     }
 }
 
+/// A device enrolled at `url`, on a fresh folder.
+fn enrolled_store(url: &str) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_dir(dir.path(), None).expect("store");
+    let enrolment = serde_json::from_value(json!({
+        "token": "tok", "device_id": store.device_id(), "user": user(),
+    }))
+    .expect("enrolment");
+    store.set_enrolment(url, &enrolment).expect("enrolled");
+    (dir, store)
+}
+
+/// A household recorded, then its address typed over `times` times in one transaction:
+/// one block of changes longer than a batch.
+fn retype_address(store: &mut Store, times: usize) {
+    let h = store
+        .add_household(NewHousehold {
+            address: "Dorpsstraat 1".into(),
+            postcode: "1234 AB".into(),
+            city: None,
+            neighbourhood: None,
+            team_id: None,
+        })
+        .expect("household");
+    let retyped: Vec<Change> = (0..times)
+        .map(|i| {
+            let value = json!(format!("Dorpsstraat {i}"));
+            store
+                .make_change(EntityKind::Household, h.0, "address", value)
+                .expect("change")
+        })
+        .collect();
+    store.commit(&retyped).expect("commit");
+}
+
 #[test]
 fn enrol_then_sync_over_http() {
     let user = user();
@@ -234,17 +269,7 @@ fn a_long_pull_applies_batches_in_order_and_resumes_after_a_failure() {
         }
         _ => Reply::error(404, "not_found", "no such route"),
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = Store::open_dir(dir.path(), None).expect("store");
-    store
-        .set_enrolment(
-            &stub.url,
-            &serde_json::from_value(json!({
-                "token": "tok", "device_id": store.device_id(), "user": user(),
-            }))
-            .expect("enrolment"),
-        )
-        .expect("enrolled");
+    let (_dir, mut store) = enrolled_store(&stub.url);
     let transport = transport_for(&store).expect("transport");
     assert!(matches!(
         sync(&mut store, &transport, &mut |_| {}),
@@ -309,41 +334,10 @@ fn a_long_push_sends_every_change_once_in_order_and_resumes_after_a_failure() {
         "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
         _ => Reply::error(404, "not_found", "no such route"),
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = Store::open_dir(dir.path(), None).expect("store");
-    store
-        .set_enrolment(
-            &stub.url,
-            &serde_json::from_value(json!({
-                "token": "tok", "device_id": store.device_id(), "user": user(),
-            }))
-            .expect("enrolment"),
-        )
-        .expect("enrolled");
-    let h = store
-        .add_household(NewHousehold {
-            address: "Dorpsstraat 1".into(),
-            postcode: "1234 AB".into(),
-            city: None,
-            neighbourhood: None,
-            team_id: None,
-        })
-        .expect("household");
+    let (_dir, mut store) = enrolled_store(&stub.url);
     // One block longer than two batches: the address typed over and over. The third
     // batch is read after the answer to the first one rewrote that block.
-    let retyped: Vec<Change> = (0..2 * MAX_BATCH + 100)
-        .map(|i| {
-            store
-                .make_change(
-                    EntityKind::Household,
-                    h.0,
-                    "address",
-                    json!(format!("Dorpsstraat {i}")),
-                )
-                .expect("change")
-        })
-        .collect();
-    store.commit(&retyped).expect("commit");
+    retype_address(&mut store, 2 * MAX_BATCH + 100);
     let outbox = store.pending(usize::MAX).expect("outbox");
     let total = outbox.len();
     assert!(total > 2 * MAX_BATCH + 100);
@@ -402,35 +396,8 @@ fn changes_left_unanswered_are_sent_again_before_newer_ones() {
         "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
         _ => Reply::error(404, "not_found", "no such route"),
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = Store::open_dir(dir.path(), None).expect("store");
-    store
-        .set_enrolment(
-            &stub.url,
-            &serde_json::from_value(json!({
-                "token": "tok", "device_id": store.device_id(), "user": user(),
-            }))
-            .expect("enrolment"),
-        )
-        .expect("enrolled");
-    let h = store
-        .add_household(NewHousehold {
-            address: "Dorpsstraat 1".into(),
-            postcode: "1234 AB".into(),
-            city: None,
-            neighbourhood: None,
-            team_id: None,
-        })
-        .expect("household");
-    let retyped: Vec<Change> = (0..MAX_BATCH + 100)
-        .map(|i| {
-            let value = json!(format!("Dorpsstraat {i}"));
-            store
-                .make_change(EntityKind::Household, h.0, "address", value)
-                .expect("change")
-        })
-        .collect();
-    store.commit(&retyped).expect("commit");
+    let (_dir, mut store) = enrolled_store(&stub.url);
+    retype_address(&mut store, MAX_BATCH + 100);
     let outbox: Vec<ChangeId> = store
         .pending(usize::MAX)
         .expect("outbox")
