@@ -82,6 +82,9 @@ pub(crate) fn apply_run(
     let mut applied = Vec::with_capacity(run.len());
     // The visit's answers, when the run changes one: read once, written once.
     let mut answers: Option<Answers> = None;
+    // Plain columns the run sets, written in one statement at its end (a field set
+    // twice takes its last value, as if written one by one).
+    let mut columns: Vec<(&str, SqlValue)> = Vec::new();
     for change in run {
         change.check()?;
         if let Some((current, id)) = versions.get(&change.field) {
@@ -119,10 +122,40 @@ pub(crate) fn apply_run(
                     }
                 }
             }
+            None if writes_plain_columns(entity) => {
+                if columns.is_empty() {
+                    ensure_row(conn, change, &record, touched)?;
+                }
+                let ty = entity
+                    .field_type(&change.field)
+                    .ok_or(StoreError::Corrupt("unchecked field"))?;
+                let value = to_sql(ty, &change.value);
+                match columns.iter_mut().find(|(c, _)| *c == change.field) {
+                    Some(slot) => slot.1 = value,
+                    None => columns.push((&change.field, value)),
+                }
+            }
             None => write_field(conn, change, &record, touched)?,
         }
         versions.set(&change.field, change.hlc, change.id);
         applied.push(true);
+    }
+    if !columns.is_empty() {
+        // Column names come from the field whitelist (checked above); quoted, because
+        // `values` is an SQL keyword.
+        let sets: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (column, _))| format!("\"{column}\" = ?{}", i + 2))
+            .collect();
+        let sql = format!(
+            "UPDATE {} SET {} WHERE id = ?1",
+            table_of(entity),
+            sets.join(", ")
+        );
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&record];
+        values.extend(columns.iter().map(|(_, v)| v as &dyn rusqlite::ToSql));
+        conn.prepare_cached(&sql)?.execute(values.as_slice())?;
     }
     if let Some(all) = answers {
         let text = serde_json::to_string(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -179,6 +212,16 @@ fn ensure_row(
     ))?
     .execute([record])?;
     Ok(())
+}
+
+/// Records whose fields are plain columns, with nothing else to keep up to date when
+/// one changes (households and residents feed the search text; a template's body fills
+/// several columns).
+fn writes_plain_columns(entity: EntityKind) -> bool {
+    !matches!(
+        entity,
+        EntityKind::Household | EntityKind::Resident | EntityKind::Template
+    )
 }
 
 fn write_field(

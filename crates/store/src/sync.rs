@@ -895,8 +895,39 @@ mod tests {
                 T0 + 6,
                 other,
             ),
+            // A column set twice in the run takes the later value; an older one loses.
+            remote(
+                EntityKind::Visit,
+                visit,
+                "status",
+                json!("completed"),
+                T0 + 7,
+                other,
+            ),
+            remote(
+                EntityKind::Visit,
+                visit,
+                "status",
+                json!("draft"),
+                T0 + 2,
+                other,
+            ),
         ];
-        assert_eq!(d.store.apply_remote(&run, 7).expect("apply"), 6);
+        assert_eq!(d.store.apply_remote(&run, 7).expect("apply"), 7);
+        let status: String = d
+            .store
+            .conn
+            .query_row(
+                "SELECT status FROM visits WHERE id = ?1",
+                [visit.to_string()],
+                |r| r.get(0),
+            )
+            .expect("visit row");
+        assert_eq!(status, "completed");
+        assert_eq!(
+            version(&d.store, EntityKind::Visit, visit, "status"),
+            Some(run[7].hlc)
+        );
         let answers = d
             .store
             .answers_map(voordeur_core::VisitId(visit))
