@@ -480,11 +480,11 @@ fn server_killed_mid_push_loses_and_duplicates_nothing() {
         let mut server = start_server_at(&db, port);
         point_at(&anna, &server);
 
-        // Kill after `run` settled batches, plus up to about a batch's worth of time
-        // (a batch of 2000 takes 100-200 ms here in a debug build; at least three of
-        // the six batches are still to come).
+        // Kill after 0, 2 and 4 settled batches (early, in the middle, near the end of
+        // the six), plus up to about a batch's worth of time (a batch of 2000 takes
+        // 100-200 ms here in a debug build).
         let sync = Watched::start(&anna);
-        let settled = sync.wait_progress("pushed ", run);
+        let settled = sync.wait_progress("pushed ", 2 * run);
         let delay = Duration::from_millis(rng.random_range(0..250));
         std::thread::sleep(delay);
         server.kill();
