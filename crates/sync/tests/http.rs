@@ -76,6 +76,38 @@ fn retype_address(store: &mut Store, times: usize) {
     store.commit(&retyped).expect("commit");
 }
 
+/// A stub server for push tests: `/v1/me` answers a user, `/v1/pull` has nothing new,
+/// and a push is answered by `answer`: how many of its changes, from the first, are
+/// accepted, or an error reply.
+fn push_stub(
+    answer: impl Fn(&PushRequest) -> Result<usize, Reply> + Send + Sync + 'static,
+) -> Stub {
+    let me = user();
+    Stub::start(move |req| match req.path.as_str() {
+        "/v1/me" => Reply::json(200, me.clone()),
+        "/v1/push" => {
+            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
+            match answer(&push) {
+                Err(reply) => reply,
+                Ok(n) => {
+                    let accepted = push.changes[..n]
+                        .iter()
+                        .map(|c| Accepted::of(c, c.hlc))
+                        .collect();
+                    let answer = PushResponse {
+                        accepted,
+                        rejected: vec![],
+                        conflicts: 0,
+                    };
+                    Reply::json(200, serde_json::to_value(answer).expect("json"))
+                }
+            }
+        }
+        "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
+        _ => Reply::error(404, "not_found", "no such route"),
+    })
+}
+
 #[test]
 fn enrol_then_sync_over_http() {
     let user = user();
@@ -308,31 +340,14 @@ fn a_long_pull_applies_batches_in_order_and_resumes_after_a_failure() {
 #[test]
 fn a_long_push_sends_every_change_once_in_order_and_resumes_after_a_failure() {
     use voordeur_core::protocol::MAX_BATCH;
-    let me = user();
     let fail_once = std::sync::atomic::AtomicBool::new(true);
-    let stub = Stub::start(move |req| match req.path.as_str() {
-        "/v1/me" => Reply::json(200, me.clone()),
-        "/v1/push" => {
-            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
-            if push.changes.len() < MAX_BATCH
-                && fail_once.swap(false, std::sync::atomic::Ordering::SeqCst)
-            {
-                return Reply::error(503, "unavailable", "database is starting");
-            }
-            let accepted = push
-                .changes
-                .iter()
-                .map(|c| Accepted::of(c, c.hlc))
-                .collect();
-            let answer = PushResponse {
-                accepted,
-                rejected: vec![],
-                conflicts: 0,
-            };
-            Reply::json(200, serde_json::to_value(answer).expect("json"))
+    let stub = push_stub(move |push| {
+        if push.changes.len() < MAX_BATCH
+            && fail_once.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(Reply::error(503, "unavailable", "database is starting"));
         }
-        "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
-        _ => Reply::error(404, "not_found", "no such route"),
+        Ok(push.changes.len())
     });
     let (_dir, mut store) = enrolled_store(&stub.url);
     // One block longer than two batches: the address typed over and over. The third
@@ -376,25 +391,14 @@ fn a_long_push_sends_every_change_once_in_order_and_resumes_after_a_failure() {
 #[test]
 fn changes_left_unanswered_are_sent_again_before_newer_ones() {
     use voordeur_core::protocol::MAX_BATCH;
-    let me = user();
     let first = std::sync::atomic::AtomicBool::new(true);
-    let stub = Stub::start(move |req| match req.path.as_str() {
-        "/v1/me" => Reply::json(200, me.clone()),
-        "/v1/push" => {
-            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
-            let mut answered = push.changes.as_slice();
-            if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                answered = &answered[..answered.len() - 1];
-            }
-            let answer = PushResponse {
-                accepted: answered.iter().map(|c| Accepted::of(c, c.hlc)).collect(),
-                rejected: vec![],
-                conflicts: 0,
-            };
-            Reply::json(200, serde_json::to_value(answer).expect("json"))
-        }
-        "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
-        _ => Reply::error(404, "not_found", "no such route"),
+    let stub = push_stub(move |push| {
+        let all = push.changes.len();
+        Ok(if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            all - 1
+        } else {
+            all
+        })
     });
     let (_dir, mut store) = enrolled_store(&stub.url);
     retype_address(&mut store, MAX_BATCH + 100);
