@@ -844,74 +844,22 @@ mod tests {
         let mut d = device(T0);
         let other = DeviceId::new();
         let visit = Uuid::now_v7();
+        // A change to the visit by the other device, at T0 + `t`.
+        let visit_change = |field: &str, value: Value, t: u64| {
+            remote(EntityKind::Visit, visit, field, value, T0 + t, other)
+        };
         let run = vec![
-            remote(
-                EntityKind::Visit,
-                visit,
-                "answer.x",
-                json!(1),
-                T0 + 1,
-                other,
-            ),
-            remote(
-                EntityKind::Visit,
-                visit,
-                "answer.y",
-                json!(2),
-                T0 + 2,
-                other,
-            ),
-            remote(
-                EntityKind::Visit,
-                visit,
-                "status",
-                json!("draft"),
-                T0 + 3,
-                other,
-            ),
-            remote(
-                EntityKind::Visit,
-                visit,
-                "answer.x",
-                json!(3),
-                T0 + 4,
-                other,
-            ),
-            remote(
-                EntityKind::Visit,
-                visit,
-                "answer.y",
-                Value::Null,
-                T0 + 5,
-                other,
-            ),
+            visit_change("answer.x", json!(1), 1),
+            visit_change("answer.y", json!(2), 2),
+            visit_change("status", json!("draft"), 3),
+            visit_change("answer.x", json!(3), 4),
+            visit_change("answer.y", Value::Null, 5),
             // Older than what the run already set.
-            remote(EntityKind::Visit, visit, "answer.x", json!(0), T0, other),
-            remote(
-                EntityKind::Visit,
-                visit,
-                "answer.a",
-                json!("eerst"),
-                T0 + 6,
-                other,
-            ),
+            visit_change("answer.x", json!(0), 0),
+            visit_change("answer.a", json!("eerst"), 6),
             // A column set twice in the run takes the later value; an older one loses.
-            remote(
-                EntityKind::Visit,
-                visit,
-                "status",
-                json!("completed"),
-                T0 + 7,
-                other,
-            ),
-            remote(
-                EntityKind::Visit,
-                visit,
-                "status",
-                json!("draft"),
-                T0 + 2,
-                other,
-            ),
+            visit_change("status", json!("completed"), 7),
+            visit_change("status", json!("draft"), 2),
         ];
         assert_eq!(d.store.apply_remote(&run, 7).expect("apply"), 7);
         let status: String = d
