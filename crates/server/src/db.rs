@@ -254,6 +254,32 @@ impl Sql for SqliteTx<'_> {
 
 pub struct SqliteDb {
     conn: Mutex<rusqlite::Connection>,
+    /// Wakes the checkpointer after a commit; see [`checkpointer`].
+    checkpoint: std::sync::mpsc::SyncSender<()>,
+}
+
+/// Pages the WAL may grow to before a committing transaction checkpoints it itself,
+/// in case the checkpointer falls behind (about 64 MB with 4 KiB pages).
+const WAL_SELF_CHECKPOINT_PAGES: i64 = 16_384;
+
+/// Copies committed WAL pages into the database file on a thread of its own, so a
+/// commit (a pushed batch) does not wait for it: SQLite's automatic checkpoint runs
+/// inside the commit that crosses 1,000 pages. Passive: it never waits for, nor
+/// blocks, a reader or writer. The thread ends when the database is dropped.
+fn checkpointer(path: &str) -> Result<std::sync::mpsc::SyncSender<()>, ServerError> {
+    let conn = rusqlite::Connection::open(path).map_err(db_err)?;
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while woken.recv().is_ok() {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "background checkpoint failed");
+                }
+            }
+        })
+        .map_err(db_err)?;
+    Ok(wake)
 }
 
 impl SqliteDb {
@@ -274,7 +300,10 @@ impl SqliteDb {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db_err)?;
         conn.set_prepared_statement_cache_capacity(64);
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_SELF_CHECKPOINT_PAGES)
+            .map_err(db_err)?;
         Ok(SqliteDb {
+            checkpoint: checkpointer(path)?,
             conn: Mutex::new(conn),
         })
     }
@@ -289,6 +318,8 @@ impl SqliteDb {
             .map_err(db_err)?;
         let r = f(&mut SqliteTx(&tx))?;
         tx.commit().map_err(db_err)?;
+        // Full means a wake-up is already waiting.
+        let _ = self.checkpoint.try_send(());
         Ok(r)
     }
 }

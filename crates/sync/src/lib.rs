@@ -166,21 +166,37 @@ fn push(
             sent,
         )))
     };
+    // When the answer covers every change of its batch, the next batch is sent before
+    // that answer is settled, so the device's commit overlaps the server's work.
     std::thread::scope(|scope| {
         let mut position = OutboxPosition::default();
         let mut in_flight = None;
         loop {
             let mut prepared = prepare(store, &mut position)?;
-            if let Some((sending, sent)) = in_flight.take() {
-                let response = join(sending, "push")?;
-                let settled =
-                    settle_push(store, &sent, response, &mut done, total, progress, report)?;
-                if settled < sent.len() {
-                    // The answer left changes of that batch unsettled: they are at the
-                    // head of the outbox and go first, so read from there again.
-                    position = OutboxPosition::default();
-                    prepared = prepare(store, &mut position)?;
+            let Some((sending, sent)) = in_flight.take() else {
+                let Some((body, sent)) = prepared else {
+                    return Ok(());
+                };
+                in_flight = Some((scope.spawn(move || shared.push_encoded(body)), sent));
+                continue;
+            };
+            let response = join(sending, "push")?;
+            if answers_all(&sent, &response) {
+                if let Some((body, next)) = prepared.take() {
+                    in_flight = Some((scope.spawn(move || shared.push_encoded(body)), next));
                 }
+                settle_push(store, &sent, response, &mut done, total, progress, report)?;
+                if in_flight.is_none() {
+                    return Ok(());
+                }
+                continue;
+            }
+            let settled = settle_push(store, &sent, response, &mut done, total, progress, report)?;
+            if settled < sent.len() {
+                // The answer left changes of that batch unsettled: they are at the
+                // head of the outbox and go first, so read from there again.
+                position = OutboxPosition::default();
+                prepared = prepare(store, &mut position)?;
             }
             let Some((body, sent)) = prepared else {
                 return Ok(());
@@ -188,6 +204,14 @@ fn push(
             in_flight = Some((scope.spawn(move || shared.push_encoded(body)), sent));
         }
     })
+}
+
+/// Does `response` accept or reject every change of the batch `sent`?
+fn answers_all(sent: &HashSet<ChangeId>, response: &PushResponse) -> bool {
+    let mut answered: HashSet<ChangeId> = HashSet::with_capacity(sent.len());
+    answered.extend(response.accepted.iter().map(|a| a.id));
+    answered.extend(response.rejected.iter().map(|r| r.id));
+    sent.iter().all(|id| answered.contains(id))
 }
 
 /// The result of a request made on another thread; a thread that panicked is an error
