@@ -43,8 +43,8 @@ use voordeur_tests::procs::{free_port, start_server_at, Device, Proc, Server};
 /// Seeds the offline work and the kill moments.
 const SEED: u64 = 0x566f_6f72_6465_7572;
 /// Visits recorded per demo household (30 in team noord); with every item of the sample
-/// template answered and two notes per visit: 10,350 changes, six push batches.
-const VISITS_PER_HOUSEHOLD: usize = 5;
+/// template answered and two notes per visit: 26,910 changes, six push batches.
+const VISITS_PER_HOUSEHOLD: usize = 13;
 const NOTES_PER_VISIT: usize = 2;
 /// Kill moments per test.
 const RUNS: usize = 3;
@@ -460,8 +460,8 @@ fn assert_every_change_once(db: &Path, offline: &Offline) {
 
 // ---------- the tests ----------
 
-/// The server dies (SIGKILL) while a device pushes 10,350 changes in batches of
-/// 2000; the device sees "offline", the server restarts on the same file and port, and
+/// The server dies (SIGKILL) while a device pushes 26,910 changes in batches of
+/// 5000; the device sees "offline", the server restarts on the same file and port, and
 /// the next sync completes: every change exactly once on the server, the outbox
 /// empty, both databases sound, and a fresh device of the team sees the same visits.
 #[test]
@@ -481,8 +481,8 @@ fn server_killed_mid_push_loses_and_duplicates_nothing() {
         point_at(&anna, &server);
 
         // Kill after 0, 2 and 4 settled batches (early, in the middle, near the end of
-        // the six), plus up to about a batch's worth of time (a batch of 2000 takes
-        // 100-200 ms here in a debug build).
+        // the six), plus up to about a batch's worth of time (a batch of 5000 takes
+        // 250-500 ms here in a debug build).
         let sync = Watched::start(&anna);
         let settled = sync.wait_progress("pushed ", 2 * run);
         let delay = Duration::from_millis(rng.random_range(0..250));
@@ -590,8 +590,8 @@ fn server_killed_mid_push_loses_and_duplicates_nothing() {
     assert!(interrupted > 0, "no kill landed during a sync");
 }
 
-/// A device dies (SIGKILL) while it pulls ~10,700 changes of its team in batches of
-/// 2000; the next sync resumes from the last applied batch and the device ends
+/// A device dies (SIGKILL) while it pulls ~27,800 changes of its team in batches of
+/// 5000; the next sync resumes from the last applied batch and the device ends
 /// byte-identical to one that synced without interruption.
 #[test]
 fn device_killed_mid_pull_resumes_to_the_same_state() {

@@ -20,7 +20,7 @@ pub const PROTOCOL_HEADER: &str = "voordeur-protocol";
 pub const GZIP_LEVEL: u32 = 2;
 
 /// The most changes one push or pull batch may carry.
-pub const MAX_BATCH: usize = 2_000;
+pub const MAX_BATCH: usize = 5_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -52,7 +52,7 @@ impl AppState {
 /// JSON body whose rejections are our 4xx JSON errors: 415 without a JSON content type,
 /// 413 over [`MAX_BODY`], 400 for text that is not JSON, 422 for JSON of the wrong
 /// shape. Parsed with `serde_json::from_slice` directly (axum's `Json` tracks the path
-/// of every value it reads, a visible cost on a 2,000-change push).
+/// of every value it reads, a visible cost on a 5,000-change push).
 pub struct WireJson<T>(pub T);
 
 fn is_json(headers: &HeaderMap) -> bool {

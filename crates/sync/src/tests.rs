@@ -120,11 +120,16 @@ fn sync_pushes_before_it_pulls_and_devices_converge() {
     assert!(status.last_sync.is_some());
 }
 
+/// Households beyond one batch's worth in the cut tests (five changes each).
+const REST_HOUSEHOLDS: usize = 100;
+/// Their changes: what a second batch carries.
+const REST: usize = 5 * REST_HOUSEHOLDS;
+
 #[test]
 fn a_cut_push_leaves_earlier_batches_acknowledged_and_the_rest_waiting() {
     let server = FakeServer::new(T0);
     let mut a = device(T0);
-    bulk(&mut a.store, 500); // 2,500 changes: two batches
+    bulk(&mut a.store, REST_HOUSEHOLDS + MAX_BATCH / 5); // two batches
     let link = server.link(a.store.device_id());
     link.faults.borrow_mut().cut_push.insert(2);
     let mut events = Vec::new();
@@ -134,30 +139,30 @@ fn a_cut_push_leaves_earlier_batches_acknowledged_and_the_rest_waiting() {
         events,
         vec![Progress::Pushing {
             done: MAX_BATCH,
-            total: 2_500
+            total: MAX_BATCH + REST
         }]
     );
-    assert_eq!(a.store.outbox_len().expect("len"), 500);
+    assert_eq!(a.store.outbox_len().expect("len"), REST as u64);
     assert_eq!(server.len(), MAX_BATCH);
-    assert_eq!(link.calls(), vec![Call::Push(MAX_BATCH), Call::Push(500)]);
+    assert_eq!(link.calls(), vec![Call::Push(MAX_BATCH), Call::Push(REST)]);
 
     // Now the server takes the batch but its answer is lost: the batch stays waiting
     // and is sent again, and the server does not store it twice.
     link.faults.borrow_mut().lose_push_answer.insert(3);
     assert!(run(&mut a.store, &link).is_err());
-    assert_eq!(a.store.outbox_len().expect("len"), 500);
-    assert_eq!(server.len(), 2_500);
+    assert_eq!(a.store.outbox_len().expect("len"), REST as u64);
+    assert_eq!(server.len(), MAX_BATCH + REST);
     let (report, _) = run(&mut a.store, &link).expect("sync");
-    assert_eq!(report.pushed, 500);
+    assert_eq!(report.pushed, REST);
     assert_eq!(a.store.outbox_len().expect("len"), 0);
-    assert_eq!(server.len(), 2_500);
+    assert_eq!(server.len(), MAX_BATCH + REST);
 }
 
 #[test]
 fn a_cut_pull_resumes_from_the_last_applied_batch() {
     let server = FakeServer::new(T0);
     let mut a = device(T0);
-    bulk(&mut a.store, 500);
+    bulk(&mut a.store, REST_HOUSEHOLDS + MAX_BATCH / 5);
     let la = server.link(a.store.device_id());
     run(&mut a.store, &la).expect("sync a");
 
@@ -174,9 +179,9 @@ fn a_cut_pull_resumes_from_the_last_applied_batch() {
         vec![Call::Pull(0), Call::Pull(MAX_BATCH as u64)]
     );
     let (report, _) = run(&mut b.store, &link).expect("resume");
-    assert_eq!(report.pulled, 500);
+    assert_eq!(report.pulled, REST);
     assert_eq!(link.calls()[2], Call::Pull(MAX_BATCH as u64));
-    assert_eq!(b.store.cursor().expect("cursor"), 2_500);
+    assert_eq!(b.store.cursor().expect("cursor"), (MAX_BATCH + REST) as u64);
     assert_eq!(export(&a.store), export(&b.store));
 }
 

@@ -6,7 +6,7 @@ mod support;
 use serde_json::json;
 use support::stub::{Reply, Stub};
 use voordeur_core::protocol::{
-    Accepted, PullResponse, PushRequest, PushResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    Accepted, PullResponse, PushRequest, PushResponse, MAX_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use voordeur_core::{Change, ChangeId, DeviceId, EntityKind, Hlc, Role, TeamId, UserId};
 use voordeur_store::{NewHousehold, Store};
@@ -205,7 +205,11 @@ fn enrol_then_sync_over_http() {
     assert_eq!(push.header("content-encoding"), Some("gzip"));
     let pull = &requests[4];
     assert_eq!(pull.param("since").as_deref(), Some("0"));
-    assert_eq!(pull.param("limit").as_deref(), Some("2000"));
+    assert_eq!(
+        pull.param("limit"),
+        Some(MAX_BATCH.to_string()),
+        "a pull asks for a whole batch"
+    );
     assert!(pull
         .header("accept-encoding")
         .is_some_and(|v| v.contains("gzip")));
@@ -339,7 +343,6 @@ fn a_long_pull_applies_batches_in_order_and_resumes_after_a_failure() {
 /// rewrites that block; a batch that fails stays in the outbox for the next sync.
 #[test]
 fn a_long_push_sends_every_change_once_in_order_and_resumes_after_a_failure() {
-    use voordeur_core::protocol::MAX_BATCH;
     let fail_once = std::sync::atomic::AtomicBool::new(true);
     let stub = push_stub(move |push| {
         if push.changes.len() < MAX_BATCH
@@ -390,7 +393,6 @@ fn a_long_push_sends_every_change_once_in_order_and_resumes_after_a_failure() {
 /// in the next batch, before the batch the device had already prepared.
 #[test]
 fn changes_left_unanswered_are_sent_again_before_newer_ones() {
-    use voordeur_core::protocol::MAX_BATCH;
     let first = std::sync::atomic::AtomicBool::new(true);
     let stub = push_stub(move |push| {
         let all = push.changes.len();
