@@ -104,11 +104,7 @@ impl Store {
         let mut list = Vec::new();
         while let Some(row) = rows.next()? {
             let (entity, record): (String, String) = (row.get(0)?, row.get(1)?);
-            let versions = Versions::parse(
-                row.get_ref(2)?
-                    .as_str()
-                    .map_err(|_| StoreError::Corrupt("field versions"))?,
-            )?;
+            let versions = Versions::read(row.get_ref(2)?)?;
             for (field, (hlc, id)) in versions.iter() {
                 list.push(json!({
                     "entity": entity,

@@ -50,7 +50,32 @@ pub struct Store {
     /// Parsed template versions. Published versions never change, so entries stay
     /// valid; answering an item no longer parses the whole template each time.
     templates: TemplateCache,
+    /// Where the database lives and its key, for a second connection
+    /// ([`Store::checkpointer`]); none for a database in memory.
+    file: Option<(std::path::PathBuf, Option<String>)>,
 }
+
+/// A second connection to a device database that copies its write-ahead log into the
+/// database file, on another thread than the one writing: see [`Store::checkpointer`].
+pub struct Checkpointer {
+    conn: Connection,
+}
+
+impl Checkpointer {
+    /// Copy what the log holds into the database file, as far as no reader needs it;
+    /// never waits for, nor blocks, the writing connection.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+/// The write-ahead log size (pages) at which a commit checkpoints it itself: SQLite's
+/// default, and the much larger one while a [`Checkpointer`] does it (about 64 MB with
+/// 4 KiB pages, only reached if that falls behind).
+const WAL_AUTOCHECKPOINT: i64 = 1_000;
+const WAL_AUTOCHECKPOINT_BACKGROUND: i64 = 16_384;
 
 type TemplateCache = std::cell::RefCell<
     std::collections::HashMap<
@@ -121,6 +146,7 @@ impl Store {
             device,
             user,
             templates: TemplateCache::default(),
+            file: Some((path.to_path_buf(), key.map(String::from))),
         })
     }
 
@@ -141,7 +167,29 @@ impl Store {
             device,
             user: None,
             templates: TemplateCache::default(),
+            file: None,
         })
+    }
+
+    /// A second connection for checkpoints on another thread during a long run of
+    /// commits (a pull): while it is out, this connection leaves checkpoints to it
+    /// unless the log grows very large; [`Store::end_background_checkpoints`] hands
+    /// them back. `None` for a database in memory.
+    pub fn checkpointer(&mut self) -> Result<Option<Checkpointer>, StoreError> {
+        let Some((path, key)) = &self.file else {
+            return Ok(None);
+        };
+        let conn = connect(path, key.as_deref())?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_BACKGROUND)?;
+        Ok(Some(Checkpointer { conn }))
+    }
+
+    /// Checkpoints are this connection's own again (see [`Store::checkpointer`]).
+    pub fn end_background_checkpoints(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
+        Ok(())
     }
 
     /// Open the database of a device folder (`DIR/voordeur.db`), creating the folder.

@@ -5,23 +5,30 @@
 //! the author saw" that the next local edit carries. A completed visit has about 70
 //! fields; as rows of their own they were most of the cost of pulling a team's history.
 //!
-//! `versions` is written in a compact, canonical form: `[devices, fields]`, where
-//! `devices` lists the clock devices of the record once, sorted, and `fields` maps each
-//! field (sorted) to `[wall, counter, device index, change id]`. Two devices that hold
-//! the same versions store the same text. The form migration 5 builds from the old
-//! per-field rows, `{"field": ["clock text", "change id"]}`, is read as well.
-//! `newest` is the highest clock of the record, for the clock to resume after (indexed).
+//! `versions` is written as a compact, canonical binary value (postcard): a format tag
+//! ([`BINARY_FORMAT`]), the clock devices of the record once, sorted, then each field
+//! (sorted) with `wall, counter, device index, change id`. Two devices that hold the same
+//! versions store the same bytes. Two earlier forms are still read: the JSON text
+//! `[devices, {field: [wall, counter, device index, change id]}]` that version 5 and 6
+//! databases wrote, and `{"field": ["clock text", "change id"]}` that migration 5 built
+//! from the old per-field rows. `newest` is the highest clock of the record, for the
+//! clock to resume after (indexed).
 
 use crate::StoreError;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use voordeur_core::{ChangeId, DeviceId, EntityKind, Hlc};
 
-/// The versions of one record's fields.
+/// The first byte of the binary form; JSON text starts with `[` or `{`.
+const BINARY_FORMAT: u8 = 1;
+
+/// The versions of one record's fields, sorted by field (a visit has about 70: a sorted
+/// list is quicker to build, search and write than a tree).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Versions {
-    fields: BTreeMap<String, (Hlc, ChangeId)>,
+    fields: Vec<(String, Hlc, ChangeId)>,
     changed: bool,
 }
 
@@ -35,21 +42,75 @@ struct CompactField(u64, u32, usize, ChangeId);
 #[derive(Deserialize)]
 struct Compact(Vec<DeviceId>, BTreeMap<String, CompactField>);
 
+/// The binary form: format tag, devices, fields.
+#[derive(Serialize, Deserialize)]
+struct Binary<'a> {
+    format: u8,
+    devices: Vec<[u8; 16]>,
+    #[serde(borrow)]
+    fields: Vec<BinaryField<'a>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BinaryField<'a> {
+    field: &'a str,
+    wall_ms: u64,
+    counter: u32,
+    device: u32,
+    change: [u8; 16],
+}
+
 impl Versions {
     /// The versions of a record as stored (none for a record this device never wrote).
     pub fn load(conn: &Connection, entity: EntityKind, record: &str) -> Result<Self, StoreError> {
-        let text: Option<String> = conn
-            .prepare_cached(
-                "SELECT versions FROM record_versions WHERE entity = ?1 AND record_id = ?2",
-            )?
-            .query_row(params![entity.as_str(), record], |r| r.get(0))
-            .optional()?;
-        match text {
-            Some(t) => Self::parse(&t),
-            None => Ok(Self::default()),
+        let mut stmt = conn.prepare_cached(
+            "SELECT versions FROM record_versions WHERE entity = ?1 AND record_id = ?2",
+        )?;
+        stmt.query_row(params![entity.as_str(), record], |r| {
+            Ok(Self::read(r.get_ref(0)?))
+        })
+        .optional()?
+        .unwrap_or_else(|| Ok(Self::default()))
+    }
+
+    /// The versions of a stored `versions` value, in any form written so far.
+    pub fn read(value: ValueRef<'_>) -> Result<Self, StoreError> {
+        match value {
+            ValueRef::Blob(bytes) => Self::parse_binary(bytes),
+            ValueRef::Text(text) => Self::parse(std::str::from_utf8(text).map_err(|_| corrupt())?),
+            _ => Err(corrupt()),
         }
     }
 
+    fn parse_binary(bytes: &[u8]) -> Result<Self, StoreError> {
+        let b: Binary<'_> = postcard::from_bytes(bytes).map_err(|_| corrupt())?;
+        if b.format != BINARY_FORMAT {
+            return Err(corrupt());
+        }
+        let fields = b
+            .fields
+            .into_iter()
+            .map(|f| {
+                let device = b
+                    .devices
+                    .get(usize::try_from(f.device).map_err(|_| corrupt())?)
+                    .ok_or_else(corrupt)?;
+                let hlc = Hlc {
+                    wall_ms: f.wall_ms,
+                    counter: f.counter,
+                    device: DeviceId(uuid::Uuid::from_bytes(*device)),
+                };
+                Ok((
+                    f.field.to_string(),
+                    hlc,
+                    ChangeId(uuid::Uuid::from_bytes(f.change)),
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self::sorted(fields))
+    }
+
+    /// The JSON forms (see the module docs).
     pub fn parse(text: &str) -> Result<Self, StoreError> {
         let fields = if text.trim_start().starts_with('[') {
             let Compact(devices, fields) = serde_json::from_str(text).map_err(|_| corrupt())?;
@@ -62,7 +123,7 @@ impl Versions {
                         counter,
                         device,
                     };
-                    Ok((k, (hlc, id)))
+                    Ok((k, hlc, id))
                 })
                 .collect::<Result<_, StoreError>>()?
         } else {
@@ -72,87 +133,91 @@ impl Versions {
                 .map(|(k, (hlc, id))| {
                     let hlc: Hlc = hlc.parse().map_err(|_| corrupt())?;
                     let id: ChangeId = id.parse().map_err(|_| corrupt())?;
-                    Ok((k, (hlc, id)))
+                    Ok((k, hlc, id))
                 })
                 .collect::<Result<_, StoreError>>()?
         };
-        Ok(Versions {
+        Ok(Self::sorted(fields))
+    }
+
+    /// Versions from a list of fields in any order; a field listed twice keeps its
+    /// last entry.
+    fn sorted(mut fields: Vec<(String, Hlc, ChangeId)>) -> Self {
+        // Stored lists are sorted already, which this checks in one pass.
+        if !fields.is_sorted_by(|a, b| a.0 < b.0) {
+            fields.reverse();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            fields.dedup_by(|later, earlier| later.0 == earlier.0);
+        }
+        Versions {
             fields,
             changed: false,
-        })
+        }
+    }
+
+    fn position(&self, field: &str) -> Result<usize, usize> {
+        self.fields.binary_search_by(|f| f.0.as_str().cmp(field))
     }
 
     /// The version of one field.
     pub fn get(&self, field: &str) -> Option<(Hlc, ChangeId)> {
-        self.fields.get(field).copied()
+        self.position(field)
+            .ok()
+            .map(|i| (self.fields[i].1, self.fields[i].2))
     }
 
     /// Every field with its version, in field order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &(Hlc, ChangeId))> {
-        self.fields.iter().map(|(k, v)| (k.as_str(), v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, (Hlc, ChangeId))> {
+        self.fields.iter().map(|(k, h, id)| (k.as_str(), (*h, *id)))
     }
 
     pub fn set(&mut self, field: &str, hlc: Hlc, id: ChangeId) {
-        match self.fields.get_mut(field) {
-            Some(v) => *v = (hlc, id),
-            None => {
-                self.fields.insert(field.to_string(), (hlc, id));
+        match self.position(field) {
+            Ok(i) => {
+                self.fields[i].1 = hlc;
+                self.fields[i].2 = id;
             }
+            Err(i) => self.fields.insert(i, (field.to_string(), hlc, id)),
         }
         self.changed = true;
     }
 
     /// The highest clock of any field.
     pub fn newest(&self) -> Option<Hlc> {
-        self.fields.values().map(|(h, _)| *h).max()
+        self.fields.iter().map(|(_, h, _)| *h).max()
     }
 
     /// The compact, canonical stored form.
-    pub fn text(&self) -> String {
-        let mut devices: Vec<DeviceId> = self.fields.values().map(|(h, _)| h.device).collect();
+    pub fn bytes(&self) -> Result<Vec<u8>, StoreError> {
+        let mut devices: Vec<[u8; 16]> = self
+            .fields
+            .iter()
+            .map(|(_, h, _)| *h.device.0.as_bytes())
+            .collect();
         devices.sort_unstable();
         devices.dedup();
-        let mut out = String::with_capacity(40 * devices.len() + 80 * self.fields.len());
-        let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let mut push_uuid = |out: &mut String, id: &uuid::Uuid| {
-            out.push('"');
-            out.push_str(id.as_hyphenated().encode_lower(&mut uuid));
-            out.push('"');
-        };
-        out.push_str("[[");
-        for (i, d) in devices.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_uuid(&mut out, &d.0);
-        }
-        out.push_str("],{");
-        let mut num = itoa::Buffer::new();
-        for (i, (field, (hlc, id))) in self.fields.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            // Field names are whitelisted identifiers; quote them properly all the same.
-            if field.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-                out.push('"');
-                out.push_str(field);
-                out.push('"');
-            } else {
-                out.push_str(&serde_json::Value::from(field.as_str()).to_string());
-            }
-            out.push_str(":[");
-            out.push_str(num.format(hlc.wall_ms));
-            out.push(',');
-            out.push_str(num.format(hlc.counter));
-            out.push(',');
-            let d = devices.binary_search(&hlc.device).unwrap_or_default();
-            out.push_str(num.format(d));
-            out.push(',');
-            push_uuid(&mut out, &id.0);
-            out.push(']');
-        }
-        out.push_str("}]");
-        out
+        let fields = self
+            .fields
+            .iter()
+            .map(|(field, hlc, id)| {
+                let d = devices
+                    .binary_search(hlc.device.0.as_bytes())
+                    .unwrap_or_default();
+                BinaryField {
+                    field,
+                    wall_ms: hlc.wall_ms,
+                    counter: hlc.counter,
+                    device: u32::try_from(d).unwrap_or(u32::MAX),
+                    change: *id.0.as_bytes(),
+                }
+            })
+            .collect();
+        postcard::to_allocvec(&Binary {
+            format: BINARY_FORMAT,
+            devices,
+            fields,
+        })
+        .map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
     /// Store the versions, if a field was set since they were loaded.
@@ -178,7 +243,7 @@ impl Versions {
             entity.as_str(),
             record,
             newest.to_string(),
-            self.text()
+            self.bytes()?
         ])?;
         self.changed = false;
         Ok(())
@@ -195,6 +260,10 @@ mod tests {
             counter,
             device,
         }
+    }
+
+    fn read_bytes(bytes: &[u8]) -> Result<Versions, StoreError> {
+        Versions::read(ValueRef::Blob(bytes))
     }
 
     #[test]
@@ -215,22 +284,47 @@ mod tests {
             two.set(f, hlc(1, 0, b), ChangeId::new());
             two.set(f, *h, *id);
         }
-        assert_eq!(one.text(), two.text(), "same versions, same text");
-        let back = Versions::parse(&one.text()).expect("parse");
+        let bytes = one.bytes().expect("bytes");
+        assert_eq!(
+            bytes,
+            two.bytes().expect("bytes"),
+            "same versions, same bytes"
+        );
+        assert_eq!(bytes[0], BINARY_FORMAT);
+        let back = read_bytes(&bytes).expect("read");
         assert_eq!(back.fields, one.fields);
         assert_eq!(back.newest(), Some(hlc(9, 3, a)));
         assert_eq!(
             back.get("answer.geld.\"x\""),
             Some((fields[1].1, fields[1].2))
         );
+        let names: Vec<&str> = back.iter().map(|(f, _)| f).collect();
+        assert_eq!(names, ["answer.geld.\"x\"", "ended_at", "status"]);
+        assert_eq!(back.get("started_at"), None);
+    }
 
-        // The form migration 5 writes.
+    #[test]
+    fn the_json_forms_of_earlier_versions_are_read() {
+        let (a, b) = (DeviceId::new(), DeviceId::new());
+        let (s, e) = (ChangeId::new(), ChangeId::new());
+        // What version 5 and 6 databases wrote: devices once, fields sorted.
+        let (first, second) = if a < b { (a, b) } else { (b, a) };
+        let compact = format!(
+            "[[\"{first}\",\"{second}\"],{{\"ended_at\":[9,3,1,\"{e}\"],\"status\":[5,1,0,\"{s}\"]}}]"
+        );
+        let v = Versions::read(ValueRef::Text(compact.as_bytes())).expect("compact JSON");
+        assert_eq!(v.get("status"), Some((hlc(5, 1, first), s)));
+        assert_eq!(v.get("ended_at"), Some((hlc(9, 3, second), e)));
+        // What migration 5 built from the per-field rows.
         let migrated = serde_json::json!({
-            "status": [fields[0].1.to_string(), fields[0].2.to_string()],
+            "status": [hlc(5, 1, a).to_string(), s.to_string()],
         })
         .to_string();
-        let old = Versions::parse(&migrated).expect("old form");
-        assert_eq!(old.get("status"), Some((fields[0].1, fields[0].2)));
+        let old = Versions::read(ValueRef::Text(migrated.as_bytes())).expect("old form");
+        assert_eq!(old.get("status"), Some((hlc(5, 1, a), s)));
+        // Rewritten, both come out in the binary form with the same versions.
+        let again = read_bytes(&v.bytes().expect("bytes")).expect("read");
+        assert_eq!(again, v);
     }
 
     #[test]
@@ -242,5 +336,23 @@ mod tests {
         ] {
             assert!(Versions::parse(bad).is_err(), "{bad}");
         }
+        let mut v = Versions::default();
+        v.set("status", hlc(5, 1, DeviceId::new()), ChangeId::new());
+        let good = v.bytes().expect("bytes");
+        let mut wrong_format = good.clone();
+        wrong_format[0] = 9;
+        let mut wrong_device = good.clone();
+        // The device index of the only field: one past the single device.
+        let at = good.len() - 17;
+        wrong_device[at] = 1;
+        for bad in [
+            &good[..good.len() - 1],
+            &wrong_format[..],
+            &wrong_device[..],
+            &[][..],
+        ] {
+            assert!(read_bytes(bad).is_err(), "{bad:?}");
+        }
+        assert!(Versions::read(ValueRef::Integer(3)).is_err());
     }
 }

@@ -294,9 +294,22 @@ fn pull(
     };
     // The next batch is fetched while this one is applied: its `since` is this batch's
     // cursor, known before applying. It is applied only after this one committed, so the
-    // store still takes batches one by one, in order, each with its cursor.
+    // store still takes batches one by one, in order, each with its cursor. A third
+    // thread copies each committed batch from the write-ahead log into the database
+    // file, which the committing thread would otherwise do itself every few batches.
     let first = store.cursor()?;
-    std::thread::scope(|scope| {
+    let checkpointer = store.checkpointer()?;
+    let pulled: Result<(), SyncError> = std::thread::scope(|scope| {
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        if let Some(checkpointer) = checkpointer {
+            scope.spawn(move || {
+                while woken.recv().is_ok() {
+                    if let Err(e) = checkpointer.checkpoint() {
+                        tracing::warn!(error = %e, "background checkpoint failed");
+                    }
+                }
+            });
+        }
         let mut next = Some(scope.spawn(move || shared.pull(first, MAX_BATCH)));
         while let Some(fetching) = next.take() {
             let response = join(fetching, "pull")?;
@@ -305,12 +318,18 @@ fn pull(
                 let cursor = response.cursor;
                 next = Some(scope.spawn(move || shared.pull(cursor, MAX_BATCH)));
             }
-            if !settle_pull(store, since, response, progress, report)? {
+            let more = settle_pull(store, since, response, progress, report)?;
+            // Full means a wake-up is already waiting.
+            let _ = wake.try_send(());
+            if !more {
                 return Ok(());
             }
         }
         Ok(())
-    })
+    });
+    let restored = store.end_background_checkpoints();
+    pulled?;
+    Ok(restored?)
 }
 
 /// Apply one pulled batch that answered a pull from `since`; returns whether more wait.
