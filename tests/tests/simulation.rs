@@ -72,7 +72,7 @@ impl Link<'_> {
     fn do_push(&self, req: &PushRequest) -> Result<PushResponse, SyncError> {
         self.server
             .db
-            .tx(|t| engine::push(t, &self.caller, &req.changes, &self.server.clock))
+            .tx(|t| engine::push(t, &self.caller, req.changes.clone(), &self.server.clock))
             .map_err(|e| SyncError::Protocol(e.to_string()))
     }
 }

@@ -184,9 +184,10 @@ async fn push(
 ) -> Result<Json<PushResponse>, ServerError> {
     let now = state.now_ms();
     let origin = origin(&headers);
+    let sent = req.changes.len();
     let resp = state
         .tx(move |t, clock| {
-            let resp = engine::push(t, &caller, &req.changes, clock)?;
+            let resp = engine::push(t, &caller, req.changes, clock)?;
             t.execute(
                 "UPDATE devices SET last_seen_ms = $1 WHERE id = $2",
                 &[now.into(), caller.device.to_string().into()],
@@ -196,7 +197,7 @@ async fn push(
                 now,
                 &caller.user.name,
                 "push",
-                &format!("device {} changes {}", caller.device, req.changes.len()),
+                &format!("device {} changes {}", caller.device, sent),
                 &format!(
                     "accepted {} rejected {}",
                     resp.accepted.len(),

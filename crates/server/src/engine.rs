@@ -167,6 +167,9 @@ struct Push<'a> {
     dirty_set: FastSet<RecordKey>,
     /// The pushing user's team.
     caller_team: Option<Rc<str>>,
+    /// A clock with a later wall time than this is too far ahead (read once per push:
+    /// reading the system clock for every change was a visible cost).
+    ahead_limit_ms: u64,
 }
 
 /// The id a link field names, when it is written the way the server stores ids (a
@@ -201,6 +204,7 @@ impl<'a> Push<'a> {
             dirty: Vec::new(),
             dirty_set: FastSet::default(),
             caller_team: None,
+            ahead_limit_ms: clock.physical_ms().saturating_add(MAX_CLOCK_AHEAD_MS),
         })
     }
 
@@ -222,11 +226,13 @@ impl<'a> Push<'a> {
         }
         // The device's earlier blocks of these records: a change pushed again is
         // acknowledged with the clock the log holds, and not applied twice.
-        let ids: BTreeSet<String> = changes
+        let ids: FastSet<Uuid> = changes
             .iter()
             .filter(|c| c.device == device)
-            .map(|c| c.record.to_string())
+            .map(|c| c.record)
             .collect();
+        let mut ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        ids.sort_unstable();
         let list: Vec<&str> = ids.iter().map(String::as_str).collect();
         for r in self.t.query_in(
             "SELECT changes FROM log WHERE device_id = $1 AND record_id IN_LIST",
@@ -773,7 +779,7 @@ fn scope(
 pub fn push(
     t: &mut dyn Sql,
     caller: &Caller,
-    changes: &[Change],
+    changes: Vec<Change>,
     clock: &Clock,
 ) -> Result<PushResponse, ServerError> {
     if changes.len() > MAX_BATCH {
@@ -783,13 +789,17 @@ pub fn push(
     }
     let mut p = Push::new(t, clock)?;
     p.caller_team = caller.user.team_id.map(|t| Rc::from(t.to_string()));
-    p.prefetch(caller.device, changes)?;
+    p.prefetch(caller.device, &changes)?;
     let mut accepted = Vec::with_capacity(changes.len());
     let mut rejected = Vec::new();
     for c in changes {
+        let (id, sent) = (c.id, c.hlc);
         match accept(&mut p, caller, c)? {
-            Ok(hlc) => accepted.push(Accepted::of(c, hlc)),
-            Err(reason) => rejected.push(Rejected { id: c.id, reason }),
+            Ok(stored) => accepted.push(Accepted {
+                id,
+                hlc: (stored != sent).then_some(stored),
+            }),
+            Err(reason) => rejected.push(Rejected { id, reason }),
         }
     }
     let conflicts = p.finish()?;
@@ -800,29 +810,29 @@ pub fn push(
     })
 }
 
+/// Accept one change; returns the clock the server holds it with, or why it was refused.
 fn accept(
     p: &mut Push<'_>,
     caller: &Caller,
-    incoming: &Change,
+    mut c: Change,
 ) -> Result<Result<Hlc, Reason>, ServerError> {
-    if let Err(e) = incoming.check() {
+    if let Err(e) = c.check() {
         return Ok(Err(e.to_string()));
     }
-    if incoming.device != caller.device {
+    if c.device != caller.device {
         return Ok(Err("change was made by another device".into()));
     }
-    if let Some(hlc) = p.logged(incoming.id) {
+    if let Some(hlc) = p.logged(c.id) {
         return Ok(Ok(hlc));
     }
-    let team = match scope(p, caller, incoming)? {
+    let team = match scope(p, caller, &c)? {
         Ok(team) => team,
         Err(reason) => return Ok(Err(reason)),
     };
     let team = team.as_deref();
-    let mut c = incoming.clone();
     c.author = Some(caller.user.id);
     // Clock rule: a stamp too far ahead of ours is replaced by ours.
-    if c.hlc.wall_ms > p.clock.physical_ms().saturating_add(MAX_CLOCK_AHEAD_MS) {
+    if c.hlc.wall_ms > p.ahead_limit_ms {
         c.hlc = p.clock.now();
     } else {
         p.clock.observe(&c.hlc);

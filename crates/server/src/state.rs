@@ -43,7 +43,34 @@ struct ObjectField {
 struct CompactField(Value, u64, u32, usize, ChangeId, usize, Option<usize>);
 
 #[derive(Deserialize)]
-struct CompactState(Vec<DeviceId>, Vec<UserId>, BTreeMap<String, CompactField>);
+struct CompactState(Vec<DeviceId>, Vec<UserId>, Entries<CompactField>);
+
+/// A JSON object read as its entries in order, without building a map (the caller
+/// builds the one it keeps; building two was a visible cost of re-reading states).
+struct Entries<V>(Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+            type Value = Entries<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of fields")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries<V>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
 
 /// Every field's winner of a record, from its stored state (either form).
 pub fn parse(text: &str) -> Result<Fields, ServerError> {
@@ -51,7 +78,10 @@ pub fn parse(text: &str) -> Result<Fields, ServerError> {
         let CompactState(devices, authors, fields) =
             serde_json::from_str(text).map_err(|_| bad())?;
         let device = |i: usize| devices.get(i).copied().ok_or_else(bad);
+        // Collected into the map in one go (a sorted list, as stored, is bulk-built;
+        // a field listed twice keeps its last entry, as a map would).
         fields
+            .0
             .into_iter()
             .map(
                 |(k, CompactField(value, wall_ms, counter, clock, id, dev, author))| {
