@@ -85,6 +85,8 @@ pub(crate) fn apply_run(
     // Plain columns the run sets, written in one statement at its end (a field set
     // twice takes its last value, as if written one by one).
     let mut columns: Vec<(&str, SqlValue)> = Vec::new();
+    // Whether this run made the record's row (`None`: the row is not ensured yet).
+    let mut row_made: Option<bool> = None;
     for change in run {
         change.check()?;
         if let Some((current, id)) = versions.get(&change.field) {
@@ -109,8 +111,16 @@ pub(crate) fn apply_run(
         match answer {
             Some(item) => {
                 if answers.is_none() {
-                    ensure_row(conn, change, &record, touched)?;
-                    answers = Some(visit_answers(conn, &record)?);
+                    // A row this run made has no answers yet.
+                    let made = match row_made {
+                        Some(made) => made,
+                        None => *row_made.insert(ensure_row(conn, change, &record, touched)?),
+                    };
+                    answers = Some(if made {
+                        Answers::new()
+                    } else {
+                        visit_answers(conn, &record)?
+                    });
                 }
                 if let Some(all) = answers.as_mut() {
                     if change.value.is_null() {
@@ -123,8 +133,8 @@ pub(crate) fn apply_run(
                 }
             }
             None if writes_plain_columns(entity) => {
-                if columns.is_empty() {
-                    ensure_row(conn, change, &record, touched)?;
+                if row_made.is_none() {
+                    row_made = Some(ensure_row(conn, change, &record, touched)?);
                 }
                 let ty = entity
                     .field_type(&change.field)
@@ -139,6 +149,12 @@ pub(crate) fn apply_run(
         }
         versions.set(&change.field, change.hlc, change.id);
         applied.push(true);
+    }
+    // The plain columns and the answers the run set, in one statement (a visit's row is
+    // written once, not once for its columns and again for its answers).
+    if let Some(all) = answers {
+        let text = serde_json::to_string(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        columns.push(("answers", SqlValue::Text(text)));
     }
     if !columns.is_empty() {
         // Column names come from the field whitelist (checked above); quoted, because
@@ -156,11 +172,6 @@ pub(crate) fn apply_run(
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![&record];
         values.extend(columns.iter().map(|(_, v)| v as &dyn rusqlite::ToSql));
         conn.prepare_cached(&sql)?.execute(values.as_slice())?;
-    }
-    if let Some(all) = answers {
-        let text = serde_json::to_string(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        conn.prepare_cached("UPDATE visits SET answers = ?1 WHERE id = ?2")?
-            .execute(params![text, record])?;
     }
     versions.save(conn, entity, &record)?;
     Ok(applied)
@@ -197,21 +208,23 @@ pub(crate) fn restamp(
     }
 }
 
+/// Make the record's row if it is missing; returns whether this call made it.
 fn ensure_row(
     conn: &Connection,
     change: &Change,
     record: &str,
     touched: &mut Touched,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     if !touched.rows.insert((change.entity, change.record)) {
-        return Ok(());
+        return Ok(false);
     }
     let table = table_of(change.entity);
-    conn.prepare_cached(&format!(
-        "INSERT INTO {table}(id) VALUES (?1) ON CONFLICT(id) DO NOTHING"
-    ))?
-    .execute([record])?;
-    Ok(())
+    let made = conn
+        .prepare_cached(&format!(
+            "INSERT INTO {table}(id) VALUES (?1) ON CONFLICT(id) DO NOTHING"
+        ))?
+        .execute([record])?;
+    Ok(made == 1)
 }
 
 /// Records whose fields are plain columns, with nothing else to keep up to date when
