@@ -79,14 +79,16 @@ pub(crate) fn apply_run(
     };
     let (entity, record) = (first.entity, first.record.to_string());
     let mut versions = Versions::load(conn, entity, &record)?;
+    // Never written here before, nor earlier in this transaction: its row is most
+    // likely missing, and made with its values in one statement.
+    let fresh = versions.is_empty() && !touched.rows.contains(&(entity, first.record));
     let mut applied = Vec::with_capacity(run.len());
-    // The visit's answers, when the run changes one: read once, written once.
-    let mut answers: Option<Answers> = None;
+    // The visit's answers the run sets (`None` clears one), in order: the answers are
+    // read (unless the row is new) and written once.
+    let mut answer_edits: Vec<(&str, &Value)> = Vec::new();
     // Plain columns the run sets, written in one statement at its end (a field set
     // twice takes its last value, as if written one by one).
     let mut columns: Vec<(&str, SqlValue)> = Vec::new();
-    // Whether this run made the record's row (`None`: the row is not ensured yet).
-    let mut row_made: Option<bool> = None;
     for change in run {
         change.check()?;
         if let Some((current, id)) = versions.get(&change.field) {
@@ -109,33 +111,8 @@ pub(crate) fn apply_run(
             .then(|| change.field.strip_prefix(ANSWER_PREFIX))
             .flatten();
         match answer {
-            Some(item) => {
-                if answers.is_none() {
-                    // A row this run made has no answers yet.
-                    let made = match row_made {
-                        Some(made) => made,
-                        None => *row_made.insert(ensure_row(conn, change, &record, touched)?),
-                    };
-                    answers = Some(if made {
-                        Answers::new()
-                    } else {
-                        visit_answers(conn, &record)?
-                    });
-                }
-                if let Some(all) = answers.as_mut() {
-                    if change.value.is_null() {
-                        all.remove(item);
-                    } else if let Some(v) = all.get_mut(item) {
-                        v.clone_from(&change.value);
-                    } else {
-                        all.insert(item.to_string(), change.value.clone());
-                    }
-                }
-            }
+            Some(item) => answer_edits.push((item, &change.value)),
             None if writes_plain_columns(entity) => {
-                if row_made.is_none() {
-                    row_made = Some(ensure_row(conn, change, &record, touched)?);
-                }
                 let ty = entity
                     .field_type(&change.field)
                     .ok_or(StoreError::Corrupt("unchecked field"))?;
@@ -150,31 +127,89 @@ pub(crate) fn apply_run(
         versions.set(&change.field, change.hlc, change.id);
         applied.push(true);
     }
-    // The plain columns and the answers the run set, in one statement (a visit's row is
-    // written once, not once for its columns and again for its answers).
-    if let Some(all) = answers {
-        let text = serde_json::to_string(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        columns.push(("answers", SqlValue::Text(text)));
-    }
-    if !columns.is_empty() {
-        // Column names come from the field whitelist (checked above); quoted, because
-        // `values` is an SQL keyword.
-        let sets: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, (column, _))| format!("\"{column}\" = ?{}", i + 2))
-            .collect();
-        let sql = format!(
-            "UPDATE {} SET {} WHERE id = ?1",
-            table_of(entity),
-            sets.join(", ")
-        );
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&record];
-        values.extend(columns.iter().map(|(_, v)| v as &dyn rusqlite::ToSql));
-        conn.prepare_cached(&sql)?.execute(values.as_slice())?;
+    if !columns.is_empty() || !answer_edits.is_empty() {
+        write_columns(conn, first, &record, fresh, columns, &answer_edits, touched)?;
     }
     versions.save(conn, entity, &record)?;
     Ok(applied)
+}
+
+/// Write the plain columns and answers a run set, the row of the record in one
+/// statement: made with them when the record is `fresh` and its row really is missing,
+/// updated otherwise (a visit's row is written once, not once for its columns and again
+/// for its answers).
+fn write_columns(
+    conn: &Connection,
+    first: &Change,
+    record: &str,
+    fresh: bool,
+    mut columns: Vec<(&str, SqlValue)>,
+    answer_edits: &[(&str, &Value)],
+    touched: &mut Touched,
+) -> Result<(), StoreError> {
+    let table = table_of(first.entity);
+    let answers_text = |mut all: Answers| {
+        for (item, value) in answer_edits {
+            if value.is_null() {
+                all.remove(*item);
+            } else if let Some(v) = all.get_mut(*item) {
+                v.clone_from(value);
+            } else {
+                all.insert(item.to_string(), (*value).clone());
+            }
+        }
+        serde_json::to_string(&all).map_err(|e| StoreError::Invalid(e.to_string()))
+    };
+    // Column names come from the field whitelist (checked by the caller); quoted,
+    // because `values` is an SQL keyword.
+    if fresh {
+        if !answer_edits.is_empty() {
+            columns.push(("answers", SqlValue::Text(answers_text(Answers::new())?)));
+        }
+        let names: Vec<String> = columns.iter().map(|(c, _)| format!(", \"{c}\"")).collect();
+        let marks: Vec<String> = (0..columns.len())
+            .map(|i| format!(", ?{}", i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table}(id{}) VALUES (?1{}) ON CONFLICT(id) DO NOTHING",
+            names.concat(),
+            marks.concat()
+        );
+        let made = conn
+            .prepare_cached(&sql)?
+            .execute(row_values(&record, &columns).as_slice())?;
+        touched.rows.insert((first.entity, first.record));
+        if made == 1 {
+            return Ok(());
+        }
+        if !answer_edits.is_empty() {
+            columns.pop();
+        }
+    }
+    ensure_row(conn, first, record, touched)?;
+    if !answer_edits.is_empty() {
+        let all = visit_answers(conn, record)?;
+        columns.push(("answers", SqlValue::Text(answers_text(all)?)));
+    }
+    let sets: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (column, _))| format!("\"{column}\" = ?{}", i + 2))
+        .collect();
+    let sql = format!("UPDATE {table} SET {} WHERE id = ?1", sets.join(", "));
+    conn.prepare_cached(&sql)?
+        .execute(row_values(&record, &columns).as_slice())?;
+    Ok(())
+}
+
+/// The record id, then the column values: the parameters of [`write_columns`]' SQL.
+fn row_values<'a>(
+    record: &'a &str,
+    columns: &'a [(&str, SqlValue)],
+) -> Vec<&'a dyn rusqlite::ToSql> {
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![record];
+    values.extend(columns.iter().map(|(_, v)| v as &dyn rusqlite::ToSql));
+    values
 }
 
 /// The answers of a visit, by item: `visits.answers`, one JSON object per visit (a
@@ -208,23 +243,21 @@ pub(crate) fn restamp(
     }
 }
 
-/// Make the record's row if it is missing; returns whether this call made it.
 fn ensure_row(
     conn: &Connection,
     change: &Change,
     record: &str,
     touched: &mut Touched,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     if !touched.rows.insert((change.entity, change.record)) {
-        return Ok(false);
+        return Ok(());
     }
     let table = table_of(change.entity);
-    let made = conn
-        .prepare_cached(&format!(
-            "INSERT INTO {table}(id) VALUES (?1) ON CONFLICT(id) DO NOTHING"
-        ))?
-        .execute([record])?;
-    Ok(made == 1)
+    conn.prepare_cached(&format!(
+        "INSERT INTO {table}(id) VALUES (?1) ON CONFLICT(id) DO NOTHING"
+    ))?
+    .execute([record])?;
+    Ok(())
 }
 
 /// Records whose fields are plain columns, with nothing else to keep up to date when

@@ -837,6 +837,75 @@ mod tests {
         }
     }
 
+    /// A new record's row is made with its values in one statement. A row that exists
+    /// without versions (written outside the sync) is updated instead and keeps its
+    /// other answers, and a visit met again later in the same batch keeps the answers
+    /// its first run gave it.
+    #[test]
+    fn pulled_runs_make_new_rows_and_update_rows_that_exist() {
+        let mut d = device(T0);
+        let other = DeviceId::new();
+        let (old, new) = (Uuid::now_v7(), Uuid::now_v7());
+        d.store
+            .conn
+            .execute(
+                "INSERT INTO visits(id, status, answers) VALUES (?1, 'draft', '{\"kept\":1}')",
+                [old.to_string()],
+            )
+            .expect("a row without versions");
+        let at = |record: Uuid, field: &str, value: Value, t: u64| {
+            remote(EntityKind::Visit, record, field, value, T0 + t, other)
+        };
+        let note = Uuid::now_v7();
+        let batch = vec![
+            at(old, "status", json!("completed"), 1),
+            at(old, "answer.x", json!(2), 2),
+            at(new, "status", json!("draft"), 3),
+            at(new, "answer.a", json!("eerst"), 4),
+            remote(EntityKind::Note, note, "text", json!("tussendoor"), T0 + 5, other),
+            at(new, "answer.b", json!(true), 6),
+            at(new, "status", json!("completed"), 7),
+        ];
+        assert_eq!(d.store.apply_remote(&batch, 7).expect("apply"), 7);
+        let status = |record: Uuid| -> String {
+            d.store
+                .conn
+                .query_row(
+                    "SELECT status FROM visits WHERE id = ?1",
+                    [record.to_string()],
+                    |r| r.get(0),
+                )
+                .expect("visit row")
+        };
+        assert_eq!(status(old), "completed");
+        assert_eq!(status(new), "completed");
+        let answers = |record: Uuid| {
+            d.store
+                .answers_map(voordeur_core::VisitId(record))
+                .expect("answers")
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            answers(old),
+            vec![("kept".into(), json!(1)), ("x".into(), json!(2))]
+        );
+        assert_eq!(
+            answers(new),
+            vec![("a".into(), json!("eerst")), ("b".into(), json!(true))]
+        );
+        let text: String = d
+            .store
+            .conn
+            .query_row(
+                "SELECT text FROM notes WHERE id = ?1",
+                [note.to_string()],
+                |r| r.get(0),
+            )
+            .expect("note row");
+        assert_eq!(text, "tussendoor");
+    }
+
     /// A pulled run of changes to one record applies as if one by one: a field set
     /// twice keeps its later value, a cleared answer is gone, an older change loses.
     #[test]

@@ -173,6 +173,11 @@ impl Versions {
         self.fields.binary_search_by(|f| f.0.as_str().cmp(field))
     }
 
+    /// No field has a version.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
     /// The version of one field.
     pub fn get(&self, field: &str) -> Option<(Hlc, ChangeId)> {
         self.position(field)
