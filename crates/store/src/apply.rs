@@ -148,23 +148,14 @@ fn write_columns(
     touched: &mut Touched,
 ) -> Result<(), StoreError> {
     let table = table_of(first.entity);
-    let answers_text = |mut all: Answers| {
-        for (item, value) in answer_edits {
-            if value.is_null() {
-                all.remove(*item);
-            } else if let Some(v) = all.get_mut(*item) {
-                v.clone_from(value);
-            } else {
-                all.insert(item.to_string(), (*value).clone());
-            }
-        }
-        serde_json::to_string(&all).map_err(|e| StoreError::Invalid(e.to_string()))
-    };
     // Column names come from the field whitelist (checked by the caller); quoted,
     // because `values` is an SQL keyword.
     if fresh {
         if !answer_edits.is_empty() {
-            columns.push(("answers", SqlValue::Text(answers_text(Answers::new())?)));
+            columns.push((
+                "answers",
+                SqlValue::Text(answers_json(Answers::new(), answer_edits)?),
+            ));
         }
         let names: Vec<String> = columns.iter().map(|(c, _)| format!(", \"{c}\"")).collect();
         let marks: Vec<String> = (0..columns.len())
@@ -189,7 +180,7 @@ fn write_columns(
     ensure_row(conn, first, record, touched)?;
     if !answer_edits.is_empty() {
         let all = visit_answers(conn, record)?;
-        columns.push(("answers", SqlValue::Text(answers_text(all)?)));
+        columns.push(("answers", SqlValue::Text(answers_json(all, answer_edits)?)));
     }
     let sets: Vec<String> = columns
         .iter()
@@ -200,6 +191,42 @@ fn write_columns(
     conn.prepare_cached(&sql)?
         .execute(row_values(&record, &columns).as_slice())?;
     Ok(())
+}
+
+/// The stored text of a visit's answers (`visits.answers`): `all` with `edits` applied
+/// in order (a null value clears an item). The same text as serialising the map; for a
+/// visit without answers yet it is written straight from the edits, without building
+/// the map first.
+fn answers_json(mut all: Answers, edits: &[(&str, &Value)]) -> Result<String, StoreError> {
+    let err = |e: serde_json::Error| StoreError::Invalid(e.to_string());
+    if !all.is_empty() {
+        for (item, value) in edits {
+            if value.is_null() {
+                all.remove(*item);
+            } else if let Some(v) = all.get_mut(*item) {
+                v.clone_from(value);
+            } else {
+                all.insert(item.to_string(), (*value).clone());
+            }
+        }
+        return serde_json::to_string(&all).map_err(err);
+    }
+    // Each item's last edit, in item order.
+    let mut last: Vec<(&str, &Value)> = edits.iter().rev().copied().collect();
+    last.sort_by(|a, b| a.0.cmp(b.0));
+    last.dedup_by(|later, first| later.0 == first.0);
+    let mut out = Vec::with_capacity(32 * last.len() + 2);
+    out.push(b'{');
+    for (item, value) in last.into_iter().filter(|(_, v)| !v.is_null()) {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, item).map_err(err)?;
+        out.push(b':');
+        serde_json::to_writer(&mut out, value).map_err(err)?;
+    }
+    out.push(b'}');
+    String::from_utf8(out).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 /// The record id, then the column values: the parameters of [`write_columns`]' SQL.
@@ -378,4 +405,45 @@ pub(crate) fn refresh_search(conn: &Connection, touched: &Touched) -> Result<(),
             .execute(params![rowid, body])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn answers_text_is_the_same_with_or_without_earlier_answers() {
+        let (one, two, three, null) = (json!(1), json!("twee \"2\""), json!([3]), Value::Null);
+        let edits: Vec<(&str, &Value)> = vec![
+            ("b", &one),
+            ("a", &two),
+            ("c", &three),
+            ("b", &three),
+            ("c", &null),
+            ("é", &one),
+        ];
+        let fresh = answers_json(Answers::new(), &edits).expect("fresh");
+        let mut expected = Answers::new();
+        for (item, value) in &edits {
+            if value.is_null() {
+                expected.remove(*item);
+            } else {
+                expected.insert(item.to_string(), (*value).clone());
+            }
+        }
+        assert_eq!(fresh, serde_json::to_string(&expected).expect("json"));
+        assert_eq!(fresh, r#"{"a":"twee \"2\"","b":[3],"é":1}"#);
+        // With an earlier answer, through the map.
+        let mut earlier = Answers::new();
+        earlier.insert("z".into(), json!(0));
+        let text = answers_json(earlier, &edits).expect("earlier");
+        expected.insert("z".into(), json!(0));
+        assert_eq!(text, serde_json::to_string(&expected).expect("json"));
+        assert_eq!(answers_json(Answers::new(), &[]).expect("none"), "{}");
+        assert_eq!(
+            answers_json(Answers::new(), &[("x", &null)]).expect("cleared"),
+            "{}"
+        );
+    }
 }

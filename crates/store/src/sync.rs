@@ -862,7 +862,14 @@ mod tests {
             at(old, "answer.x", json!(2), 2),
             at(new, "status", json!("draft"), 3),
             at(new, "answer.a", json!("eerst"), 4),
-            remote(EntityKind::Note, note, "text", json!("tussendoor"), T0 + 5, other),
+            remote(
+                EntityKind::Note,
+                note,
+                "text",
+                json!("tussendoor"),
+                T0 + 5,
+                other,
+            ),
             at(new, "answer.b", json!(true), 6),
             at(new, "status", json!("completed"), 7),
         ];

@@ -20,6 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Deserialize;
 #[cfg(test)]
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use voordeur_core::{ChangeId, DeviceId, EntityKind, Hlc};
 
@@ -28,9 +29,12 @@ const BINARY_FORMAT: u8 = 1;
 
 /// The versions of one record's fields, sorted by field (a visit has about 70: a sorted
 /// list is quicker to build, search and write than a tree).
+///
+/// Field names set from changes are borrowed from them (`'a`): a pulled visit sets about
+/// 70, and copying each name was a visible cost.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Versions {
-    fields: Vec<(String, Hlc, ChangeId)>,
+pub(crate) struct Versions<'a> {
+    fields: Vec<(Cow<'a, str>, Hlc, ChangeId)>,
     changed: bool,
 }
 
@@ -74,7 +78,7 @@ struct BinaryField<'a> {
     change: [u8; 16],
 }
 
-impl Versions {
+impl<'a> Versions<'a> {
     /// The versions of a record as stored (none for a record this device never wrote).
     pub fn load(conn: &Connection, entity: EntityKind, record: &str) -> Result<Self, StoreError> {
         let mut stmt = conn.prepare_cached(
@@ -115,7 +119,7 @@ impl Versions {
                     device: DeviceId(uuid::Uuid::from_bytes(*device)),
                 };
                 Ok((
-                    f.field.to_string(),
+                    Cow::Owned(f.field.to_string()),
                     hlc,
                     ChangeId(uuid::Uuid::from_bytes(f.change)),
                 ))
@@ -137,7 +141,7 @@ impl Versions {
                         counter,
                         device,
                     };
-                    Ok((k, hlc, id))
+                    Ok((Cow::Owned(k), hlc, id))
                 })
                 .collect::<Result<_, StoreError>>()?
         } else {
@@ -147,7 +151,7 @@ impl Versions {
                 .map(|(k, (hlc, id))| {
                     let hlc: Hlc = hlc.parse().map_err(|_| corrupt())?;
                     let id: ChangeId = id.parse().map_err(|_| corrupt())?;
-                    Ok((k, hlc, id))
+                    Ok((Cow::Owned(k), hlc, id))
                 })
                 .collect::<Result<_, StoreError>>()?
         };
@@ -156,7 +160,7 @@ impl Versions {
 
     /// Versions from a list of fields in any order; a field listed twice keeps its
     /// last entry.
-    fn sorted(mut fields: Vec<(String, Hlc, ChangeId)>) -> Self {
+    fn sorted(mut fields: Vec<(Cow<'a, str>, Hlc, ChangeId)>) -> Self {
         // Stored lists are sorted already, which this checks in one pass.
         if !fields.is_sorted_by(|a, b| a.0 < b.0) {
             fields.reverse();
@@ -170,7 +174,7 @@ impl Versions {
     }
 
     fn position(&self, field: &str) -> Result<usize, usize> {
-        self.fields.binary_search_by(|f| f.0.as_str().cmp(field))
+        self.fields.binary_search_by(|f| f.0.as_ref().cmp(field))
     }
 
     /// No field has a version.
@@ -187,16 +191,16 @@ impl Versions {
 
     /// Every field with its version, in field order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, (Hlc, ChangeId))> {
-        self.fields.iter().map(|(k, h, id)| (k.as_str(), (*h, *id)))
+        self.fields.iter().map(|(k, h, id)| (k.as_ref(), (*h, *id)))
     }
 
-    pub fn set(&mut self, field: &str, hlc: Hlc, id: ChangeId) {
+    pub fn set(&mut self, field: &'a str, hlc: Hlc, id: ChangeId) {
         match self.position(field) {
             Ok(i) => {
                 self.fields[i].1 = hlc;
                 self.fields[i].2 = id;
             }
-            Err(i) => self.fields.insert(i, (field.to_string(), hlc, id)),
+            Err(i) => self.fields.insert(i, (Cow::Borrowed(field), hlc, id)),
         }
         self.changed = true;
     }
@@ -281,7 +285,7 @@ mod tests {
         }
     }
 
-    fn read_bytes(bytes: &[u8]) -> Result<Versions, StoreError> {
+    fn read_bytes(bytes: &[u8]) -> Result<Versions<'static>, StoreError> {
         Versions::read(ValueRef::Blob(bytes))
     }
 
