@@ -1634,6 +1634,33 @@ fn pull_batches_end_inside_blocks(backend: Backend) {
     }
     assert_eq!(got, ids(&before));
     assert!(got.len() >= 150);
+
+    // A batch of many small blocks: more than the server reads sizes of at once.
+    let (h1, one) = new_household(anna, "Laan 1");
+    let (h2, two) = new_household(anna, "Laan 2");
+    s.push_ok(anna, &[one, two].concat());
+    let edits: Vec<_> = (0..700)
+        .map(|i| {
+            let h = if i % 2 == 0 { h1 } else { h2 };
+            anna.change(Household, h, "address", json!(format!("Laan {i}")), None)
+        })
+        .collect();
+    s.push_ok(anna, &edits);
+    let (everything, end) = s.pull_all(&town.bilal, cursor);
+    assert!(everything.len() >= 706);
+    let mut got = Vec::new();
+    for round in 0.. {
+        assert!(round < 10, "pulling never ends");
+        let page = s.pull(&town.bilal, cursor, Some(600));
+        cursor = page.cursor;
+        got.extend(page.changes.iter().map(|c| c.id));
+        if !page.more {
+            break;
+        }
+        assert_eq!(page.changes.len(), 600, "a batch before the end is full");
+    }
+    assert_eq!(got, ids(&everything));
+    assert_eq!(cursor, end);
 }
 
 /// A resident moved to another household of the team belongs to that household from
