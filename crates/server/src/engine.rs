@@ -1020,7 +1020,7 @@ pub fn pull_page(
     let mut upto = since;
     let mut total = 0i64;
     // Every block the caller may see up to `max` is in this batch.
-    let mut to_the_end = false;
+    let to_the_end;
     let mut from = since;
     'sizes: loop {
         let sizes = visible_blocks(t, caller, "seq, n", from, max, SIZES_AT_ONCE)?;
