@@ -157,15 +157,21 @@ fn write_columns(
                 SqlValue::Text(answers_json(Answers::new(), answer_edits)?),
             ));
         }
-        let names: Vec<String> = columns.iter().map(|(c, _)| format!(", \"{c}\"")).collect();
-        let marks: Vec<String> = (0..columns.len())
-            .map(|i| format!(", ?{}", i + 2))
-            .collect();
-        let sql = format!(
-            "INSERT INTO {table}(id{}) VALUES (?1{}) ON CONFLICT(id) DO NOTHING",
-            names.concat(),
-            marks.concat()
-        );
+        let mut sql = String::with_capacity(64 + 24 * columns.len());
+        sql.push_str("INSERT INTO ");
+        sql.push_str(table);
+        sql.push_str("(id");
+        for (column, _) in &columns {
+            sql.push_str(", \"");
+            sql.push_str(column);
+            sql.push('"');
+        }
+        sql.push_str(") VALUES (?1");
+        for i in 0..columns.len() {
+            sql.push_str(", ?");
+            sql.push_str(itoa::Buffer::new().format(i + 2));
+        }
+        sql.push_str(") ON CONFLICT(id) DO NOTHING");
         let made = conn
             .prepare_cached(&sql)?
             .execute(row_values(&record, &columns).as_slice())?;
@@ -182,12 +188,20 @@ fn write_columns(
         let all = visit_answers(conn, record)?;
         columns.push(("answers", SqlValue::Text(answers_json(all, answer_edits)?)));
     }
-    let sets: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, (column, _))| format!("\"{column}\" = ?{}", i + 2))
-        .collect();
-    let sql = format!("UPDATE {table} SET {} WHERE id = ?1", sets.join(", "));
+    let mut sql = String::with_capacity(64 + 24 * columns.len());
+    sql.push_str("UPDATE ");
+    sql.push_str(table);
+    sql.push_str(" SET ");
+    for (i, (column, _)) in columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('"');
+        sql.push_str(column);
+        sql.push_str("\" = ?");
+        sql.push_str(itoa::Buffer::new().format(i + 2));
+    }
+    sql.push_str(" WHERE id = ?1");
     conn.prepare_cached(&sql)?
         .execute(row_values(&record, &columns).as_slice())?;
     Ok(())

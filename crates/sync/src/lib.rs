@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use voordeur_core::protocol::MAX_BATCH;
 use voordeur_core::protocol::{EnrolRequest, PushRequest, PushResponse, Rejected, UserInfo};
-use voordeur_core::ChangeId;
+use voordeur_core::{Change, ChangeId};
 use voordeur_store::{OutboxPosition, Store};
 
 /// What a sync did.
@@ -287,7 +287,9 @@ fn pull(
         loop {
             let since = store.cursor()?;
             let response = transport.pull(since, MAX_BATCH)?;
-            if !settle_pull(store, since, response, progress, report)? {
+            let more = response.more;
+            settle_pull(store, since, response, progress, report)?;
+            if !more {
                 return Ok(());
             }
         }
@@ -299,16 +301,20 @@ fn pull(
     // file, which the committing thread would otherwise do itself every few batches.
     let first = store.cursor()?;
     let checkpointer = store.checkpointer()?;
+    // That thread also frees the applied batch (a few hundred thousand small values).
     let pulled: Result<(), SyncError> = std::thread::scope(|scope| {
-        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let (wake, woken) = std::sync::mpsc::sync_channel::<Vec<Change>>(1);
         if let Some(checkpointer) = checkpointer {
             scope.spawn(move || {
-                while woken.recv().is_ok() {
+                while let Ok(applied) = woken.recv() {
+                    drop(applied);
                     if let Err(e) = checkpointer.checkpoint() {
                         tracing::warn!(error = %e, "background checkpoint failed");
                     }
                 }
             });
+        } else {
+            drop(woken);
         }
         let mut next = Some(scope.spawn(move || shared.pull(first, MAX_BATCH)));
         while let Some(fetching) = next.take() {
@@ -318,9 +324,11 @@ fn pull(
                 let cursor = response.cursor;
                 next = Some(scope.spawn(move || shared.pull(cursor, MAX_BATCH)));
             }
-            let more = settle_pull(store, since, response, progress, report)?;
-            // Full means a wake-up is already waiting.
-            let _ = wake.try_send(());
+            let more = response.more;
+            let applied = settle_pull(store, since, response, progress, report)?;
+            // When the thread is busy (or absent), the batch is freed here and the next
+            // wake-up checkpoints this batch too.
+            drop(wake.try_send(applied));
             if !more {
                 return Ok(());
             }
@@ -332,14 +340,14 @@ fn pull(
     Ok(restored?)
 }
 
-/// Apply one pulled batch that answered a pull from `since`; returns whether more wait.
+/// Apply one pulled batch that answered a pull from `since`; returns its changes.
 fn settle_pull(
     store: &mut Store,
     since: u64,
     response: voordeur_core::protocol::PullResponse,
     progress: &mut dyn FnMut(Progress),
     report: &mut SyncReport,
-) -> Result<bool, SyncError> {
+) -> Result<Vec<Change>, SyncError> {
     if response.more && response.cursor <= since {
         // Asking again from the same place would never end.
         return Err(SyncError::Protocol(format!(
@@ -357,7 +365,7 @@ fn settle_pull(
     progress(Progress::Pulling {
         received: report.pulled,
     });
-    Ok(response.more)
+    Ok(response.changes)
 }
 
 #[cfg(test)]
