@@ -17,8 +17,8 @@ use tower::ServiceExt;
 use uuid::Uuid;
 use voordeur_core::change::EntityKind;
 use voordeur_core::protocol::{
-    EnrolResponse, PullResponse, PushRequest, PushResponse, UserInfo, PROTOCOL_HEADER,
-    PROTOCOL_VERSION,
+    EnrolResponse, PullResponse, PushRequest, PushResponse, UserInfo, CURSOR_HEADER, MORE_HEADER,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use voordeur_core::{
     Change, ChangeId, ChecklistTemplate, Clock, DeviceId, Hlc, Role, SystemTime, TeamId,
@@ -404,7 +404,21 @@ impl TestServer {
     pub fn pull(&self, device: &Device, since: u64, limit: Option<usize>) -> PullResponse {
         let reply = self.pull_reply(&device.token, since, limit);
         assert_eq!(reply.status, StatusCode::OK, "pull: {}", reply.text());
+        // The headers a device asks for the next batch by say what the body says.
+        let header = |name: &str| {
+            reply
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let said = (header(CURSOR_HEADER), header(MORE_HEADER));
         let r: PullResponse = reply.parse();
+        assert_eq!(
+            said,
+            (Some(r.cursor.to_string()), Some(r.more.to_string())),
+            "cursor headers of a pull"
+        );
         device.observe(&r.changes);
         r
     }

@@ -19,6 +19,12 @@ pub const PROTOCOL_HEADER: &str = "voordeur-protocol";
 /// that sends about 40 % more bytes; level 2 costs little more time.
 pub const GZIP_LEVEL: u32 = 2;
 
+/// Response headers of a pull that repeat its body's `cursor` and `more`, so a device can
+/// ask for the next batch as soon as the headers arrive, while this one is still read.
+/// A server without them is still understood (the device then reads the body first).
+pub const CURSOR_HEADER: &str = "voordeur-cursor";
+pub const MORE_HEADER: &str = "voordeur-more";
+
 /// The most changes one push or pull batch may carry.
 pub const MAX_BATCH: usize = 5_000;
 

@@ -251,7 +251,20 @@ async fn pull(
         })
         .await?;
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/json".to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static(CURSOR_HEADER),
+                page.cursor.to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static(MORE_HEADER),
+                page.more.to_string(),
+            ),
+        ],
         page.json,
     )
         .into_response())

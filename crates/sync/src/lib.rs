@@ -24,7 +24,9 @@ pub use transport::{
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use voordeur_core::protocol::MAX_BATCH;
-use voordeur_core::protocol::{EnrolRequest, PushRequest, PushResponse, Rejected, UserInfo};
+use voordeur_core::protocol::{
+    EnrolRequest, PullResponse, PushRequest, PushResponse, Rejected, UserInfo,
+};
 use voordeur_core::{Change, ChangeId};
 use voordeur_store::{OutboxPosition, Store};
 
@@ -214,6 +216,16 @@ fn answers_all(sent: &HashSet<ChangeId>, response: &PushResponse) -> bool {
     sent.iter().all(|id| answered.contains(id))
 }
 
+/// Pull batches fetched ahead of the one being applied, at most.
+const PULL_AHEAD: usize = 2;
+
+/// A pull batch fetched ahead: its body still being read on a thread of its own, or
+/// read already.
+enum Fetched<'scope> {
+    Reading(std::thread::ScopedJoinHandle<'scope, Result<PullResponse, SyncError>>),
+    Read(PullResponse),
+}
+
 /// The result of a request made on another thread; a thread that panicked is an error
 /// of this sync, not a panic of the app.
 fn join<T>(
@@ -294,9 +306,11 @@ fn pull(
             }
         }
     };
-    // The next batch is fetched while this one is applied: its `since` is this batch's
-    // cursor, known before applying. It is applied only after this one committed, so the
-    // store still takes batches one by one, in order, each with its cursor. A third
+    // Batches are fetched ahead while earlier ones are applied. A fetching thread asks
+    // for the next batch as soon as the answer to the previous one has named its cursor
+    // (in its headers), and that answer's body is read and parsed on a thread of its
+    // own meanwhile; at most [`PULL_AHEAD`] batches wait. They are applied in order,
+    // one by one, each with its cursor, after the one before it committed. Another
     // thread copies each committed batch from the write-ahead log into the database
     // file, which the committing thread would otherwise do itself every few batches.
     let first = store.cursor()?;
@@ -316,14 +330,44 @@ fn pull(
         } else {
             drop(woken);
         }
-        let mut next = Some(scope.spawn(move || shared.pull(first, MAX_BATCH)));
-        while let Some(fetching) = next.take() {
-            let response = join(fetching, "pull")?;
-            let since = store.cursor()?;
-            if response.more && response.cursor > since {
-                let cursor = response.cursor;
-                next = Some(scope.spawn(move || shared.pull(cursor, MAX_BATCH)));
+        let (fetched, batches) = std::sync::mpsc::sync_channel::<Fetched<'_>>(PULL_AHEAD);
+        let fetcher = scope.spawn(move || -> Result<(), SyncError> {
+            let mut since = first;
+            loop {
+                let started = shared.pull_started(since, MAX_BATCH)?;
+                let (batch, cursor, more) = match started.hint() {
+                    Some((cursor, more)) => (
+                        Fetched::Reading(scope.spawn(move || started.finish())),
+                        cursor,
+                        more,
+                    ),
+                    // A server that does not say it in its headers: read the body first.
+                    None => {
+                        let response = started.finish()?;
+                        let (cursor, more) = (response.cursor, response.more);
+                        (Fetched::Read(response), cursor, more)
+                    }
+                };
+                // Stopped applying (done or failed): stop fetching.
+                if fetched.send(batch).is_err() || !more || cursor <= since {
+                    return Ok(());
+                }
+                since = cursor;
             }
+        });
+        loop {
+            let Ok(batch) = batches.recv() else {
+                // The fetching thread stopped before a last batch: why.
+                join(fetcher, "pull")?;
+                return Err(SyncError::Protocol(
+                    "the pull stopped before the server said it was done".into(),
+                ));
+            };
+            let response = match batch {
+                Fetched::Reading(reading) => join(reading, "pull")?,
+                Fetched::Read(response) => response,
+            };
+            let since = store.cursor()?;
             let more = response.more;
             let applied = settle_pull(store, since, response, progress, report)?;
             // When the thread is busy (or absent), the batch is freed here and the next
@@ -333,7 +377,6 @@ fn pull(
                 return Ok(());
             }
         }
-        Ok(())
     });
     let restored = store.end_background_checkpoints();
     pulled?;

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::Duration;
 use voordeur_core::protocol::{
     EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushRequest, PushResponse, UserInfo,
-    PROTOCOL_HEADER, PROTOCOL_VERSION, REVOKED_CODE,
+    CURSOR_HEADER, MORE_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION, REVOKED_CODE,
 };
 
 /// Push and pull, one batch per call.
@@ -45,6 +45,8 @@ pub trait Shared: Sync {
     /// Send a batch [`Shared::encode_push`] prepared.
     fn push_encoded(&self, body: EncodedPush) -> Result<PushResponse, SyncError>;
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError>;
+    /// Ask for a pull batch and wait only for the headers of the answer.
+    fn pull_started(&self, since: u64, limit: usize) -> Result<StartedPull, SyncError>;
 }
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -181,11 +183,55 @@ impl Shared for HttpTransport {
     }
 
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError> {
+        self.pull_started(since, limit)?.finish()
+    }
+
+    fn pull_started(&self, since: u64, limit: usize) -> Result<StartedPull, SyncError> {
         let mut url = self.url("v1/pull")?;
         url.query_pairs_mut()
             .append_pair("since", &since.to_string())
             .append_pair("limit", &limit.to_string());
-        read(send(self.client.get(url))?)
+        let response = send(self.client.get(url))?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let hint = match (header(CURSOR_HEADER), header(MORE_HEADER)) {
+            (Some(cursor), Some(more)) => cursor.parse().ok().zip(more.parse().ok()),
+            _ => None,
+        };
+        Ok(StartedPull { response, hint })
+    }
+}
+
+/// A pull batch whose answer has arrived as far as its headers; its body is read by
+/// [`StartedPull::finish`], possibly on another thread.
+pub struct StartedPull {
+    response: Response,
+    hint: Option<(u64, bool)>,
+}
+
+impl StartedPull {
+    /// The batch's cursor and whether more wait, when the server said them in its
+    /// headers (see [`CURSOR_HEADER`]); `None` from a server that does not.
+    pub fn hint(&self) -> Option<(u64, bool)> {
+        self.hint
+    }
+
+    /// Read and parse the batch. Its cursor and `more` must be what its headers said.
+    pub fn finish(self) -> Result<PullResponse, SyncError> {
+        let hint = self.hint;
+        let batch: PullResponse = read(self.response)?;
+        match hint {
+            Some(said) if said != (batch.cursor, batch.more) => Err(SyncError::Protocol(format!(
+                "the server's headers said cursor {} (more: {}) but its batch says {} ({})",
+                said.0, said.1, batch.cursor, batch.more
+            ))),
+            _ => Ok(batch),
+        }
     }
 }
 

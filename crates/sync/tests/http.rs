@@ -6,7 +6,8 @@ mod support;
 use serde_json::json;
 use support::stub::{Reply, Stub};
 use voordeur_core::protocol::{
-    Accepted, PullResponse, PushRequest, PushResponse, MAX_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    Accepted, PullResponse, PushRequest, PushResponse, CURSOR_HEADER, MAX_BATCH, MORE_HEADER,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use voordeur_core::{Change, ChangeId, DeviceId, EntityKind, Hlc, Role, TeamId, UserId};
 use voordeur_store::{NewHousehold, Store};
@@ -224,10 +225,12 @@ fn error_answers_become_the_errors_a_person_acts_on() {
         Some("4") => Reply {
             status: 200,
             body: "<html>captive portal</html>".into(),
+            headers: Vec::new(),
         },
         _ => Reply {
             status: 500,
             body: String::new(),
+            headers: Vec::new(),
         },
     });
     let t = HttpTransport::new(&stub.url, "tok").expect("transport");
@@ -278,8 +281,7 @@ fn an_unreachable_server_is_offline_and_a_bad_address_is_refused() {
 /// Over HTTP the next batch is fetched while the current one is applied. Batches are
 /// still applied in order, each with its cursor; a batch that fails leaves the store at
 /// the last batch applied, and the next sync goes on from there.
-#[test]
-fn a_long_pull_applies_batches_in_order_and_resumes_after_a_failure() {
+fn long_pull_applies_batches_in_order_and_resumes(cursor_headers: bool) {
     let me = user();
     let pages: Vec<Change> = (0..4).map(|_| remote_change()).collect();
     let served = pages.clone();
@@ -293,15 +295,23 @@ fn a_long_pull_applies_batches_in_order_and_resumes_after_a_failure() {
                 return Reply::error(503, "unavailable", "database is starting");
             }
             let page = served.get(since).cloned();
-            Reply::json(
+            let (cursor, more) = ((since + 1).min(4) as u64, since + 1 < 4);
+            let reply = Reply::json(
                 200,
                 serde_json::to_value(PullResponse {
                     changes: page.into_iter().collect(),
-                    cursor: (since + 1).min(4) as u64,
-                    more: since + 1 < 4,
+                    cursor,
+                    more,
                 })
                 .expect("json"),
-            )
+            );
+            if cursor_headers {
+                reply
+                    .with_header(CURSOR_HEADER, &cursor.to_string())
+                    .with_header(MORE_HEADER, &more.to_string())
+            } else {
+                reply
+            }
         }
         _ => Reply::error(404, "not_found", "no such route"),
     });
@@ -335,6 +345,50 @@ fn a_long_pull_applies_batches_in_order_and_resumes_after_a_failure() {
         .filter_map(|r| r.param("since"))
         .collect();
     assert_eq!(sinces, ["0", "1", "2", "2", "3"]);
+}
+
+/// From a server without cursor headers, each batch is read before the next is asked for.
+#[test]
+fn a_long_pull_applies_batches_in_order_and_resumes_after_a_failure() {
+    long_pull_applies_batches_in_order_and_resumes(false);
+}
+
+/// The same with a server that names each batch's cursor in its headers, so the next
+/// batch is asked for before this one is read.
+#[test]
+fn a_pull_ahead_by_headers_applies_in_order_and_resumes_after_a_failure() {
+    long_pull_applies_batches_in_order_and_resumes(true);
+}
+
+/// Headers that disagree with the batch they come with are the server's mistake: the
+/// sync stops there and that batch is not applied.
+#[test]
+fn cursor_headers_that_disagree_with_the_batch_stop_the_sync() {
+    let me = user();
+    let change = remote_change();
+    let stub = Stub::start(move |req| match req.path.as_str() {
+        "/v1/me" => Reply::json(200, me.clone()),
+        "/v1/pull" => Reply::json(
+            200,
+            serde_json::to_value(PullResponse {
+                changes: vec![change.clone()],
+                cursor: 1,
+                more: false,
+            })
+            .expect("json"),
+        )
+        .with_header(CURSOR_HEADER, "7")
+        .with_header(MORE_HEADER, "false"),
+        _ => Reply::error(404, "not_found", "no such route"),
+    });
+    let (_dir, mut store) = enrolled_store(&stub.url);
+    let transport = transport_for(&store).expect("transport");
+    let err = sync(&mut store, &transport, &mut |_| {}).expect_err("disagreeing headers");
+    assert!(
+        matches!(&err, SyncError::Protocol(m) if m.contains("cursor 7")),
+        "{err:?}"
+    );
+    assert_eq!(store.cursor().expect("cursor"), 0, "nothing applied");
 }
 
 /// Over HTTP the next push batch is read and encoded while the server works on the

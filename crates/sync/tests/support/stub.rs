@@ -44,6 +44,8 @@ impl Request {
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    /// Headers besides the content type and length.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -51,7 +53,13 @@ impl Reply {
         Reply {
             status,
             body: body.to_string(),
+            headers: Vec::new(),
         }
+    }
+    #[allow(dead_code)] // not every test binary that shares this module sends headers
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.into(), value.into()));
+        self
     }
     pub fn error(status: u16, code: &str, message: &str) -> Reply {
         Reply::json(
@@ -142,8 +150,13 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
 }
 
 fn write_reply(mut stream: TcpStream, reply: &Reply) {
+    let extra: String = reply
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         reply.status,
         reply.body.len()
     );
