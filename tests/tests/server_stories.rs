@@ -1620,18 +1620,7 @@ fn pull_batches_end_inside_blocks(backend: Backend) {
     }
     s.push_ok(anna, &all);
     let (before, _) = s.pull_all(&town.bilal, 0);
-    let mut cursor = 0;
-    let mut got = Vec::new();
-    for round in 0.. {
-        assert!(round < 100, "pulling never ends");
-        let page = s.pull(&town.bilal, cursor, Some(20));
-        cursor = page.cursor;
-        got.extend(page.changes.iter().map(|c| c.id));
-        if !page.more {
-            break;
-        }
-        assert_eq!(page.changes.len(), 20, "a batch before the end is full");
-    }
+    let (got, cursor) = pull_in_batches(s, &town.bilal, 0, 20);
     assert_eq!(got, ids(&before));
     assert!(got.len() >= 150);
 
@@ -1648,19 +1637,32 @@ fn pull_batches_end_inside_blocks(backend: Backend) {
     s.push_ok(anna, &edits);
     let (everything, end) = s.pull_all(&town.bilal, cursor);
     assert!(everything.len() >= 706);
+    let (got, cursor) = pull_in_batches(s, &town.bilal, cursor, 600);
+    assert_eq!(got, ids(&everything));
+    assert_eq!(cursor, end);
+}
+
+/// Pull from `since` in batches of `limit` until nothing more waits, each batch before
+/// the last one full; the ids of the changes in order, and the cursor.
+fn pull_in_batches(
+    s: &TestServer,
+    device: &Device,
+    since: u64,
+    limit: usize,
+) -> (Vec<ChangeId>, u64) {
+    let mut cursor = since;
     let mut got = Vec::new();
     for round in 0.. {
-        assert!(round < 10, "pulling never ends");
-        let page = s.pull(&town.bilal, cursor, Some(600));
+        assert!(round < 100, "pulling never ends");
+        let page = s.pull(device, cursor, Some(limit));
         cursor = page.cursor;
         got.extend(page.changes.iter().map(|c| c.id));
         if !page.more {
             break;
         }
-        assert_eq!(page.changes.len(), 600, "a batch before the end is full");
+        assert_eq!(page.changes.len(), limit, "a batch before the end is full");
     }
-    assert_eq!(got, ids(&everything));
-    assert_eq!(cursor, end);
+    (got, cursor)
 }
 
 /// A resident moved to another household of the team belongs to that household from
