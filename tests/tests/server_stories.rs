@@ -18,7 +18,9 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 use voordeur_core::change::EntityKind::*;
-use voordeur_core::protocol::{EnrolResponse, PullResponse, PushRequest, PushResponse, UserInfo};
+use voordeur_core::protocol::{
+    EnrolResponse, PullResponse, PushRequest, PushResponse, UserInfo, MAX_BATCH, MAX_BATCH_HEADER,
+};
 use voordeur_core::{Change, ChangeId, ConflictStatus, DeviceId, Hlc, Role};
 use voordeur_tests::replica::Replica;
 use voordeur_tests::server::{json_body, v1, Device, TestServer};
@@ -221,6 +223,13 @@ fn enrolment(backend: Backend) {
             .expect("request"),
     );
     assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+    // How many changes a push may carry, for the device to size its batches.
+    assert_eq!(
+        me.headers
+            .get(MAX_BATCH_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        Some(MAX_BATCH.to_string().as_str())
+    );
     assert_eq!(me.parse::<UserInfo>(), enrolled.user);
 
     // The same code again, from another device or the same one: refused.

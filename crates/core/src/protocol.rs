@@ -28,6 +28,16 @@ pub const MORE_HEADER: &str = "voordeur-more";
 /// The most changes one push or pull batch may carry.
 pub const MAX_BATCH: usize = 5_000;
 
+/// Response header of `GET /v1/me`: the most changes this server takes in one push. A
+/// server that does not send it takes [`PROTOCOL_2_BATCH`], the limit protocol 2
+/// started with, so a device pushes no more than that to it.
+pub const MAX_BATCH_HEADER: &str = "voordeur-max-batch";
+pub const PROTOCOL_2_BATCH: usize = 2_000;
+
+/// The most bytes of JSON a device puts in one push (before gzip): half of what a
+/// server takes in a body, so a batch of long notes is split rather than refused.
+pub const MAX_PUSH_JSON: usize = 8 * 1024 * 1024;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolRequest {

@@ -172,8 +172,14 @@ async fn enrol(
     result.map(Json)
 }
 
-async fn me(caller: Caller) -> Json<UserInfo> {
-    Json(caller.user)
+async fn me(caller: Caller) -> impl IntoResponse {
+    (
+        [(
+            axum::http::HeaderName::from_static(MAX_BATCH_HEADER),
+            MAX_BATCH.to_string(),
+        )],
+        Json(caller.user),
+    )
 }
 
 async fn push(

@@ -302,6 +302,9 @@ impl SqliteDb {
         conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "wal_autocheckpoint", WAL_SELF_CHECKPOINT_PAGES)
             .map_err(db_err)?;
+        // The log file is cut back to 64 MiB when it is reset, not kept at its largest.
+        conn.pragma_update(None, "journal_size_limit", 64i64 * 1024 * 1024)
+            .map_err(db_err)?;
         Ok(SqliteDb {
             checkpoint: checkpointer(path)?,
             conn: Mutex::new(conn),

@@ -1023,9 +1023,10 @@ pub fn pull_page(
     let to_the_end;
     let mut from = since;
     'sizes: loop {
-        let sizes = visible_blocks(t, caller, "seq, n", from, max, SIZES_AT_ONCE)?;
-        let last_ones = sizes.len() < SIZES_AT_ONCE;
-        for (i, r) in sizes.iter().enumerate() {
+        // One more than is looked at: whether another block follows the last one.
+        let sizes = visible_blocks(t, caller, "seq, n", from, max, SIZES_AT_ONCE + 1)?;
+        let last_ones = sizes.len() <= SIZES_AT_ONCE;
+        for (i, r) in sizes.iter().take(SIZES_AT_ONCE).enumerate() {
             let (seq, n) = (r[0].int().ok_or_else(bad)?, r[1].int().ok_or_else(bad)?);
             upto = seq;
             total += n.min(seq - since);

@@ -75,6 +75,8 @@ impl Checkpointer {
 /// default, and the much larger one while a [`Checkpointer`] does it (about 64 MB with
 /// 4 KiB pages, only reached if that falls behind).
 const WAL_AUTOCHECKPOINT: i64 = 1_000;
+/// Bytes the write-ahead log file keeps after a reset (64 MiB).
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 const WAL_AUTOCHECKPOINT_BACKGROUND: i64 = 16_384;
 
 type TemplateCache = std::cell::RefCell<
@@ -104,6 +106,9 @@ fn connect(path: &Path, key: Option<&str>) -> Result<Connection, StoreError> {
         .map_err(|_| StoreError::Locked)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // A write-ahead log that grew during a long pull is cut back to this size when it
+    // is next reset, not kept at its largest.
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     // 32 MiB of page cache: searches over tens of thousands of households stay in memory.
     conn.pragma_update(None, "cache_size", -32_768)?;
     // Multi-row statements of several sizes (apply.rs) besides the usual ones.

@@ -8,10 +8,10 @@
 //! `versions` is written as a compact, canonical binary value (postcard): a format tag
 //! ([`BINARY_FORMAT`]), the clock devices of the record once, sorted, then each field
 //! (sorted) with `wall, counter, device index, change id`. Two devices that hold the same
-//! versions store the same bytes. Two earlier forms are still read: the JSON text
-//! `[devices, {field: [wall, counter, device index, change id]}]` that version 5 and 6
-//! databases wrote, and `{"field": ["clock text", "change id"]}` that migration 5 built
-//! from the old per-field rows. `newest` is the highest clock of the record, for the
+//! versions store the same bytes (since database version 7). Two earlier forms are still
+//! read: the JSON text `[devices, {field: [wall, counter, device index, change id]}]`
+//! that version 5 and 6 databases wrote, and `{"field": ["clock text", "change id"]}`
+//! that migration 5 built from the old per-field rows. `newest` is the highest clock of the record, for the
 //! clock to resume after (indexed).
 
 use crate::StoreError;

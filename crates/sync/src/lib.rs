@@ -23,10 +23,10 @@ pub use transport::{
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use voordeur_core::protocol::MAX_BATCH;
 use voordeur_core::protocol::{
     EnrolRequest, PullResponse, PushRequest, PushResponse, Rejected, UserInfo,
 };
+use voordeur_core::protocol::{MAX_BATCH, MAX_PUSH_JSON};
 use voordeur_core::{Change, ChangeId};
 use voordeur_store::{OutboxPosition, Store};
 
@@ -138,10 +138,11 @@ fn push(
 ) -> Result<(), SyncError> {
     let total = usize::try_from(store.outbox_len()?).unwrap_or(usize::MAX);
     let mut done = 0;
+    let limit = transport.push_limit().clamp(1, MAX_BATCH);
     let Some(shared) = transport.shareable() else {
         // One request at a time.
         loop {
-            let batch = store.pending(MAX_BATCH)?;
+            let batch = store.pending(limit)?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -155,18 +156,27 @@ fn push(
     // and the next one read. Only one batch is in flight: the next is sent after the
     // answer to this one arrived, so the server still takes them in outbox order.
     // The next batch: read and encoded while the current one is with the server.
+    // A batch whose JSON is over [`MAX_PUSH_JSON`] (long notes) is read again with
+    // half as many changes, down to one.
     let prepare = |store: &Store, position: &mut OutboxPosition| {
-        let (batch, next) = store.pending_from(position, MAX_BATCH)?;
-        *position = next;
-        if batch.is_empty() {
-            return Ok::<_, SyncError>(None);
+        let mut count = limit;
+        loop {
+            let (batch, next) = store.pending_from(position, count)?;
+            if batch.is_empty() {
+                *position = next;
+                return Ok::<_, SyncError>(None);
+            }
+            let n = batch.len();
+            let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
+            let body = shared.encode_push(&PushRequest { changes: batch })?;
+            if body.json_len > MAX_PUSH_JSON && n > 1 {
+                count = n / 2;
+                continue;
+            }
+            tracing::debug!(changes = n, "pushing a batch");
+            *position = next;
+            return Ok(Some((body, sent)));
         }
-        let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
-        tracing::debug!(changes = batch.len(), "pushing a batch");
-        Ok(Some((
-            shared.encode_push(&PushRequest { changes: batch })?,
-            sent,
-        )))
     };
     // When the answer covers every change of its batch, the next batch is sent before
     // that answer is settled, so the device's commit overlaps the server's work.
@@ -225,6 +235,9 @@ enum Fetched<'scope> {
     Reading(std::thread::ScopedJoinHandle<'scope, Result<PullResponse, SyncError>>),
     Read(PullResponse),
 }
+
+/// A batch fetched ahead and the cursor it was asked for from.
+type Ahead<'scope> = (u64, Fetched<'scope>);
 
 /// The result of a request made on another thread; a thread that panicked is an error
 /// of this sync, not a panic of the app.
@@ -314,7 +327,11 @@ fn pull(
     // thread copies each committed batch from the write-ahead log into the database
     // file, which the committing thread would otherwise do itself every few batches.
     let first = store.cursor()?;
-    let checkpointer = store.checkpointer()?;
+    // Only a speed-up: a second connection that cannot be opened is no reason to fail.
+    let checkpointer = store.checkpointer().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "no background checkpoints for this pull");
+        None
+    });
     // That thread also frees the applied batch (a few hundred thousand small values).
     let pulled: Result<(), SyncError> = std::thread::scope(|scope| {
         let (wake, woken) = std::sync::mpsc::sync_channel::<Vec<Change>>(1);
@@ -330,7 +347,7 @@ fn pull(
         } else {
             drop(woken);
         }
-        let (fetched, batches) = std::sync::mpsc::sync_channel::<Fetched<'_>>(PULL_AHEAD);
+        let (fetched, batches) = std::sync::mpsc::sync_channel::<Ahead<'_>>(PULL_AHEAD);
         let fetcher = scope.spawn(move || -> Result<(), SyncError> {
             let mut since = first;
             loop {
@@ -349,14 +366,14 @@ fn pull(
                     }
                 };
                 // Stopped applying (done or failed): stop fetching.
-                if fetched.send(batch).is_err() || !more || cursor <= since {
+                if fetched.send((since, batch)).is_err() || !more || cursor <= since {
                     return Ok(());
                 }
                 since = cursor;
             }
         });
         loop {
-            let Ok(batch) = batches.recv() else {
+            let Ok((asked_from, batch)) = batches.recv() else {
                 // The fetching thread stopped before a last batch: why.
                 join(fetcher, "pull")?;
                 return Err(SyncError::Protocol(
@@ -368,6 +385,13 @@ fn pull(
                 Fetched::Read(response) => response,
             };
             let since = store.cursor()?;
+            if since != asked_from {
+                // Something else moved this device's cursor meanwhile (a new enrolment
+                // on another connection): the batches fetched ahead do not follow on.
+                return Err(SyncError::Protocol(format!(
+                    "the device's cursor moved from {asked_from} to {since} during the pull"
+                )));
+            }
             let more = response.more;
             let applied = settle_pull(store, since, response, progress, report)?;
             // When the thread is busy (or absent), the batch is freed here and the next

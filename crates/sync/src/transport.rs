@@ -11,10 +11,13 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use voordeur_core::protocol::{
     EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushRequest, PushResponse, UserInfo,
-    CURSOR_HEADER, MORE_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION, REVOKED_CODE,
+    CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER, MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER,
+    PROTOCOL_VERSION, REVOKED_CODE,
 };
 
 /// Push and pull, one batch per call.
@@ -33,10 +36,18 @@ pub trait Transport {
     fn shareable(&self) -> Option<&dyn Shared> {
         None
     }
+    /// The most changes to put in one push to this server.
+    fn push_limit(&self) -> usize {
+        MAX_BATCH
+    }
 }
 
 /// A push batch serialised and compressed, ready to send.
-pub struct EncodedPush(Vec<u8>);
+pub struct EncodedPush {
+    body: Vec<u8>,
+    /// Bytes of JSON before compression.
+    pub json_len: usize,
+}
 
 /// A transport the engine uses from two threads at once (see [`Transport::shareable`]).
 pub trait Shared: Sync {
@@ -62,6 +73,9 @@ const MAX_MESSAGE: usize = 300;
 pub struct HttpTransport {
     client: Client,
     base: Url,
+    /// The most changes the server takes in one push, as its `/v1/me` answer said
+    /// ([`MAX_BATCH_HEADER`]); protocol 2's first limit until then.
+    push_limit: Arc<AtomicUsize>,
 }
 
 /// Parse a server address; the API lives under `<address>/v1/`.
@@ -114,7 +128,11 @@ impl HttpTransport {
             .gzip(true)
             .build()
             .map_err(|e| SyncError::Protocol(format!("cannot start the HTTP client: {e}")))?;
-        Ok(HttpTransport { client, base })
+        Ok(HttpTransport {
+            client,
+            base,
+            push_limit: Arc::new(AtomicUsize::new(PROTOCOL_2_BATCH)),
+        })
     }
 
     fn url(&self, path: &str) -> Result<Url, SyncError> {
@@ -134,7 +152,16 @@ impl HttpTransport {
 
     /// `GET /v1/me`: the user this device's token acts for.
     pub fn me(&self) -> Result<UserInfo, SyncError> {
-        read(send(self.client.get(self.url("v1/me")?))?)
+        let response = send(self.client.get(self.url("v1/me")?))?;
+        let limit = response
+            .headers()
+            .get(MAX_BATCH_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(PROTOCOL_2_BATCH)
+            .clamp(1, MAX_BATCH);
+        self.push_limit.store(limit, Ordering::Relaxed);
+        read(response)
     }
 }
 
@@ -154,6 +181,10 @@ impl Transport for HttpTransport {
     fn shareable(&self) -> Option<&dyn Shared> {
         Some(self)
     }
+
+    fn push_limit(&self) -> usize {
+        self.push_limit.load(Ordering::Relaxed)
+    }
 }
 
 impl Shared for HttpTransport {
@@ -169,7 +200,10 @@ impl Shared for HttpTransport {
         let body = gz
             .finish()
             .map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
-        Ok(EncodedPush(body))
+        Ok(EncodedPush {
+            body,
+            json_len: json.len(),
+        })
     }
 
     fn push_encoded(&self, body: EncodedPush) -> Result<PushResponse, SyncError> {
@@ -178,7 +212,7 @@ impl Shared for HttpTransport {
             .post(self.url("v1/push")?)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_ENCODING, "gzip")
-            .body(body.0);
+            .body(body.body);
         read(send(req)?)
     }
 

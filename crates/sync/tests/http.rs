@@ -6,8 +6,8 @@ mod support;
 use serde_json::json;
 use support::stub::{Reply, Stub};
 use voordeur_core::protocol::{
-    Accepted, PullResponse, PushRequest, PushResponse, CURSOR_HEADER, MAX_BATCH, MORE_HEADER,
-    PROTOCOL_HEADER, PROTOCOL_VERSION,
+    Accepted, PullResponse, PushRequest, PushResponse, CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
+    MAX_PUSH_JSON, MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use voordeur_core::{Change, ChangeId, DeviceId, EntityKind, Hlc, Role, TeamId, UserId};
 use voordeur_store::{NewHousehold, Store};
@@ -85,7 +85,9 @@ fn push_stub(
 ) -> Stub {
     let me = user();
     Stub::start(move |req| match req.path.as_str() {
-        "/v1/me" => Reply::json(200, me.clone()),
+        "/v1/me" => {
+            Reply::json(200, me.clone()).with_header(MAX_BATCH_HEADER, &MAX_BATCH.to_string())
+        }
         "/v1/push" => {
             let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
             match answer(&push) {
@@ -491,4 +493,84 @@ fn changes_left_unanswered_are_sent_again_before_newer_ones() {
         .map(|c| c.id)
         .collect();
     assert_eq!(sent, outbox, "every change settled once, in outbox order");
+}
+
+/// A server that does not say how many changes it takes in a push (an older one) gets
+/// batches of at most protocol 2's first limit; and a batch whose JSON would be over
+/// the device's byte limit (long values) is split, whatever the server's limit.
+#[test]
+fn push_batches_keep_to_the_servers_limit_and_to_the_byte_limit() {
+    let me = user();
+    let old_server = |sizes: std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>| {
+        let me = me.clone();
+        Stub::start(move |req| match req.path.as_str() {
+            "/v1/me" => Reply::json(200, me.clone()),
+            "/v1/push" => {
+                let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
+                if let Ok(mut sizes) = sizes.lock() {
+                    sizes.push((push.changes.len(), req.body.len()));
+                }
+                let accepted = push
+                    .changes
+                    .iter()
+                    .map(|c| Accepted::of(c, c.hlc))
+                    .collect();
+                let answer = PushResponse {
+                    accepted,
+                    rejected: vec![],
+                    conflicts: 0,
+                };
+                Reply::json(200, serde_json::to_value(answer).expect("json"))
+            }
+            "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
+            _ => Reply::error(404, "not_found", "no such route"),
+        })
+    };
+
+    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stub = old_server(sizes.clone());
+    let (_dir, mut store) = enrolled_store(&stub.url);
+    retype_address(&mut store, PROTOCOL_2_BATCH + 100);
+    let total = store.outbox_len().expect("outbox") as usize;
+    let transport = transport_for(&store).expect("transport");
+    let report = sync(&mut store, &transport, &mut |_| {}).expect("sync");
+    assert_eq!(report.pushed, total);
+    let counts: Vec<usize> = sizes.lock().expect("sizes").iter().map(|s| s.0).collect();
+    assert_eq!(counts.iter().sum::<usize>(), total);
+    assert!(counts.iter().all(|n| *n <= PROTOCOL_2_BATCH), "{counts:?}");
+    assert_eq!(counts.len(), 2, "{counts:?}");
+
+    // 90 changes of 100 kB each: over the byte limit in one batch.
+    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stub = old_server(sizes.clone());
+    let (_dir, mut store) = enrolled_store(&stub.url);
+    let h = store
+        .add_household(NewHousehold {
+            address: "Dorpsstraat 1".into(),
+            postcode: "1234 AB".into(),
+            city: None,
+            neighbourhood: None,
+            team_id: None,
+        })
+        .expect("household");
+    let long: Vec<Change> = (0..90)
+        .map(|i| {
+            let value = json!(format!("{i} {}", "lang adres ".repeat(10_000)));
+            store
+                .make_change(EntityKind::Household, h.0, "address", value)
+                .expect("change")
+        })
+        .collect();
+    store.commit(&long).expect("commit");
+    let total = store.outbox_len().expect("outbox") as usize;
+    let transport = transport_for(&store).expect("transport");
+    let report = sync(&mut store, &transport, &mut |_| {}).expect("sync");
+    assert_eq!(report.pushed, total);
+    let sent = sizes.lock().expect("sizes").clone();
+    assert!(sent.len() >= 2, "split: {sent:?}");
+    assert_eq!(sent.iter().map(|s| s.0).sum::<usize>(), total);
+    assert!(
+        sent.iter().all(|(_, bytes)| *bytes <= MAX_PUSH_JSON),
+        "every push under the byte limit: {sent:?}"
+    );
 }

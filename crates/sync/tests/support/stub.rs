@@ -56,7 +56,6 @@ impl Reply {
             headers: Vec::new(),
         }
     }
-    #[allow(dead_code)] // not every test binary that shares this module sends headers
     pub fn with_header(mut self, name: &str, value: &str) -> Reply {
         self.headers.push((name.into(), value.into()));
         self
