@@ -83,11 +83,20 @@ fn retype_address(store: &mut Store, times: usize) {
 fn push_stub(
     answer: impl Fn(&PushRequest) -> Result<usize, Reply> + Send + Sync + 'static,
 ) -> Stub {
+    push_stub_limited(Some(MAX_BATCH), answer)
+}
+
+/// [`push_stub`] naming `max_batch` as its push limit, or none (an older server).
+fn push_stub_limited(
+    max_batch: Option<usize>,
+    answer: impl Fn(&PushRequest) -> Result<usize, Reply> + Send + Sync + 'static,
+) -> Stub {
     let me = user();
     Stub::start(move |req| match req.path.as_str() {
-        "/v1/me" => {
-            Reply::json(200, me.clone()).with_header(MAX_BATCH_HEADER, &MAX_BATCH.to_string())
-        }
+        "/v1/me" => match max_batch {
+            Some(n) => Reply::json(200, me.clone()).with_header(MAX_BATCH_HEADER, &n.to_string()),
+            None => Reply::json(200, me.clone()),
+        },
         "/v1/push" => {
             let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
             match answer(&push) {
@@ -500,30 +509,14 @@ fn changes_left_unanswered_are_sent_again_before_newer_ones() {
 /// the device's byte limit (long values) is split, whatever the server's limit.
 #[test]
 fn push_batches_keep_to_the_servers_limit_and_to_the_byte_limit() {
-    let me = user();
+    // An older server: no push limit named; it records each push's size and JSON bytes.
     let old_server = |sizes: std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>| {
-        let me = me.clone();
-        Stub::start(move |req| match req.path.as_str() {
-            "/v1/me" => Reply::json(200, me.clone()),
-            "/v1/push" => {
-                let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
-                if let Ok(mut sizes) = sizes.lock() {
-                    sizes.push((push.changes.len(), req.body.len()));
-                }
-                let accepted = push
-                    .changes
-                    .iter()
-                    .map(|c| Accepted::of(c, c.hlc))
-                    .collect();
-                let answer = PushResponse {
-                    accepted,
-                    rejected: vec![],
-                    conflicts: 0,
-                };
-                Reply::json(200, serde_json::to_value(answer).expect("json"))
+        push_stub_limited(None, move |push| {
+            let bytes = serde_json::to_vec(push).expect("json").len();
+            if let Ok(mut sizes) = sizes.lock() {
+                sizes.push((push.changes.len(), bytes));
             }
-            "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
-            _ => Reply::error(404, "not_found", "no such route"),
+            Ok(push.changes.len())
         })
     };
 
