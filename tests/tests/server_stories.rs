@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 use voordeur_core::change::EntityKind::*;
 use voordeur_core::protocol::{
-    EnrolResponse, PullResponse, PushRequest, PushResponse, UserInfo, MAX_BATCH, MAX_BATCH_HEADER,
+    EnrolResponse, PullResponse, PushRequest, PushResponse, ShortPushResponse, UserInfo,
+    ANSWER_HEADER, MAX_BATCH, MAX_BATCH_HEADER, SHORT_ANSWER,
 };
 use voordeur_core::{Change, ChangeId, ConflictStatus, DeviceId, Hlc, Role};
 use voordeur_tests::replica::Replica;
@@ -51,6 +52,7 @@ stories!(
     edit_then_concurrent_delete,
     edits_concurrent_with_a_delete_keep_the_clock_winner,
     clock_far_ahead,
+    short_push_answer,
     bad_input_changes_nothing,
     a_refused_new_record_leaves_no_trace,
     gzip,
@@ -706,6 +708,50 @@ fn edits_concurrent_with_a_delete_keep_the_clock_winner(backend: Backend) {
 }
 
 // ---------------------------------------------------------------- clocks
+
+/// A device that asks for the short answer to a push gets only what differs from "all
+/// accepted as sent": the re-stamped and the refused changes. Read against what it
+/// sent, that is the answer the same push gets in full.
+fn short_push_answer(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let (h, mut batch) = new_household(anna, "Kortelaan 1");
+    let mut ahead = anna.change(Household, h, "postcode", json!("1234 AB"), None);
+    ahead.hlc.wall_ms += TEN_YEARS_MS;
+    let bad = anna.change(Household, h, "wachtwoord", json!("geheim"), None);
+    batch.extend([ahead.clone(), bad.clone()]);
+    let reply = s.send(json_body(
+        v1("POST", "/v1/push", Some(&anna.token)).header(ANSWER_HEADER, SHORT_ANSWER),
+        &serde_json::to_value(PushRequest {
+            changes: batch.clone(),
+        })
+        .expect("a push body"),
+    ));
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(
+        reply
+            .headers
+            .get(ANSWER_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        Some(SHORT_ANSWER)
+    );
+    let short: ShortPushResponse = reply.parse();
+    assert_eq!(
+        short.restamped.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![ahead.id]
+    );
+    assert_eq!(
+        short.rejected.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![bad.id]
+    );
+    let full = short.into_full(&ids(&batch));
+    assert_eq!(full.accepted.len(), batch.len() - 1);
+    // The same push again, answered in full: the same answer.
+    let again = s.push(anna, &batch);
+    assert_eq!(again.accepted, full.accepted);
+    assert_eq!(again.rejected, full.rejected);
+}
 
 fn clock_far_ahead(backend: Backend) {
     let town = Town::new(backend);

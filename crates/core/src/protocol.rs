@@ -123,6 +123,62 @@ pub struct PushResponse {
     pub conflicts: u32,
 }
 
+/// Request header of a push asking for the short answer ([`ShortPushResponse`]), and
+/// response header of a server giving one. A server that does not know it answers in
+/// full, without the header; the device reads whichever came.
+pub const ANSWER_HEADER: &str = "voordeur-answer";
+pub const SHORT_ANSWER: &str = "short";
+
+/// The short answer to a push: every change of the batch that is not in `rejected` is
+/// accepted, with the clock it was sent with unless `restamped` names another. The same
+/// as a [`PushResponse`] for the device that knows what it sent, without naming each of
+/// up to [`MAX_BATCH`] accepted changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShortPushResponse {
+    /// Accepted changes the server holds with another clock than the one they were sent
+    /// with (each names its clock).
+    pub restamped: Vec<Accepted>,
+    pub rejected: Vec<Rejected>,
+    pub conflicts: u32,
+}
+
+impl ShortPushResponse {
+    /// The short form of a full answer.
+    pub fn of(full: PushResponse) -> ShortPushResponse {
+        ShortPushResponse {
+            restamped: full
+                .accepted
+                .into_iter()
+                .filter(|a| a.hlc.is_some())
+                .collect(),
+            rejected: full.rejected,
+            conflicts: full.conflicts,
+        }
+    }
+
+    /// The full answer to a batch whose change ids were `sent`, in order.
+    pub fn into_full(self, sent: &[ChangeId]) -> PushResponse {
+        let rejected: std::collections::HashSet<ChangeId> =
+            self.rejected.iter().map(|r| r.id).collect();
+        let restamped: std::collections::HashMap<ChangeId, Option<Hlc>> =
+            self.restamped.iter().map(|a| (a.id, a.hlc)).collect();
+        let accepted = sent
+            .iter()
+            .filter(|id| !rejected.contains(id))
+            .map(|id| Accepted {
+                id: *id,
+                hlc: restamped.get(id).copied().flatten(),
+            })
+            .collect();
+        PushResponse {
+            accepted,
+            rejected: self.rejected,
+            conflicts: self.conflicts,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullResponse {
@@ -148,4 +204,53 @@ pub const REVOKED_CODE: &str = "device_revoked";
 pub struct ErrorBody {
     pub error: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_push_answer_reads_back_as_the_full_one() {
+        let sent: Vec<ChangeId> = (0..5).map(|_| ChangeId::new()).collect();
+        let restamp = Hlc::zero(DeviceId::new());
+        let full = PushResponse {
+            accepted: vec![
+                Accepted {
+                    id: sent[0],
+                    hlc: None,
+                },
+                Accepted {
+                    id: sent[2],
+                    hlc: Some(restamp),
+                },
+                Accepted {
+                    id: sent[3],
+                    hlc: None,
+                },
+            ],
+            rejected: vec![
+                Rejected {
+                    id: sent[1],
+                    reason: "unknown field".into(),
+                },
+                Rejected {
+                    id: sent[4],
+                    reason: "outside your team".into(),
+                },
+            ],
+            conflicts: 2,
+        };
+        let short = ShortPushResponse::of(full.clone());
+        assert_eq!(short.restamped.len(), 1, "only what differs is named");
+        assert_eq!(short.rejected.len(), 2);
+        let text = serde_json::to_string(&short).unwrap_or_default();
+        let back: ShortPushResponse =
+            serde_json::from_str(&text).unwrap_or_else(|_| ShortPushResponse {
+                restamped: vec![],
+                rejected: vec![],
+                conflicts: 0,
+            });
+        assert_eq!(back.into_full(&sent), full);
+    }
 }

@@ -187,9 +187,12 @@ async fn push(
     headers: HeaderMap,
     caller: Caller,
     WireJson(req): WireJson<PushRequest>,
-) -> Result<Json<PushResponse>, ServerError> {
+) -> Result<Response, ServerError> {
     let now = state.now_ms();
     let origin = origin(&headers);
+    let short = headers
+        .get(ANSWER_HEADER)
+        .is_some_and(|v| v.as_bytes() == SHORT_ANSWER.as_bytes());
     let sent = req.changes.len();
     let resp = state
         .tx(move |t, clock| {
@@ -220,7 +223,17 @@ async fn push(
         conflicts = resp.conflicts,
         "push"
     );
-    Ok(Json(resp))
+    if short {
+        return Ok((
+            [(
+                axum::http::HeaderName::from_static(ANSWER_HEADER),
+                SHORT_ANSWER,
+            )],
+            Json(ShortPushResponse::of(resp)),
+        )
+            .into_response());
+    }
+    Ok(Json(resp).into_response())
 }
 
 #[derive(Deserialize)]

@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use voordeur_core::protocol::{
-    EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushRequest, PushResponse, UserInfo,
-    CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER, MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER,
-    PROTOCOL_VERSION, REVOKED_CODE,
+    EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushRequest, PushResponse,
+    ShortPushResponse, UserInfo, ANSWER_HEADER, CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
+    MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION, REVOKED_CODE, SHORT_ANSWER,
 };
+use voordeur_core::ChangeId;
 
 /// Push and pull, one batch per call.
 pub trait Transport {
@@ -47,6 +48,8 @@ pub struct EncodedPush {
     body: Vec<u8>,
     /// Bytes of JSON before compression.
     pub json_len: usize,
+    /// The ids of its changes, in order: what a short answer is read against.
+    ids: Vec<ChangeId>,
 }
 
 /// A transport the engine uses from two threads at once (see [`Transport::shareable`]).
@@ -203,6 +206,7 @@ impl Shared for HttpTransport {
         Ok(EncodedPush {
             body,
             json_len: json.len(),
+            ids: request.changes.iter().map(|c| c.id).collect(),
         })
     }
 
@@ -212,8 +216,18 @@ impl Shared for HttpTransport {
             .post(self.url("v1/push")?)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_ENCODING, "gzip")
+            .header(ANSWER_HEADER, SHORT_ANSWER)
             .body(body.body);
-        read(send(req)?)
+        let response = send(req)?;
+        let short = response
+            .headers()
+            .get(ANSWER_HEADER)
+            .is_some_and(|v| v.as_bytes() == SHORT_ANSWER.as_bytes());
+        if short {
+            let answer: ShortPushResponse = read(response)?;
+            return Ok(answer.into_full(&body.ids));
+        }
+        read(response)
     }
 
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError> {

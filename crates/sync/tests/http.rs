@@ -6,8 +6,9 @@ mod support;
 use serde_json::json;
 use support::stub::{Reply, Stub};
 use voordeur_core::protocol::{
-    Accepted, PullResponse, PushRequest, PushResponse, CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
-    MAX_PUSH_JSON, MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    Accepted, PullResponse, PushRequest, PushResponse, Rejected, ShortPushResponse, ANSWER_HEADER,
+    CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER, MAX_PUSH_JSON, MORE_HEADER, PROTOCOL_2_BATCH,
+    PROTOCOL_HEADER, PROTOCOL_VERSION, SHORT_ANSWER,
 };
 use voordeur_core::{Change, ChangeId, DeviceId, EntityKind, Hlc, Role, TeamId, UserId};
 use voordeur_store::{NewHousehold, Store};
@@ -566,4 +567,47 @@ fn push_batches_keep_to_the_servers_limit_and_to_the_byte_limit() {
         sent.iter().all(|(_, bytes)| *bytes <= MAX_PUSH_JSON),
         "every push under the byte limit: {sent:?}"
     );
+}
+
+/// A server that gives the short answer to a push (the device asks for it): the changes
+/// it does not name are acknowledged as accepted, the refused one is kept aside, and
+/// the re-stamped one takes the server's clock.
+#[test]
+fn a_short_push_answer_settles_the_whole_batch() {
+    let me = user();
+    let restamp = Hlc::zero(DeviceId::new());
+    let stub = Stub::start(move |req| match req.path.as_str() {
+        "/v1/me" => {
+            Reply::json(200, me.clone()).with_header(MAX_BATCH_HEADER, &MAX_BATCH.to_string())
+        }
+        "/v1/push" => {
+            assert_eq!(req.header(ANSWER_HEADER), Some(SHORT_ANSWER));
+            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
+            let n = push.changes.len();
+            let answer = ShortPushResponse {
+                restamped: vec![Accepted {
+                    id: push.changes[n - 2].id,
+                    hlc: Some(restamp),
+                }],
+                rejected: vec![Rejected {
+                    id: push.changes[n - 1].id,
+                    reason: "refused here".into(),
+                }],
+                conflicts: 0,
+            };
+            Reply::json(200, serde_json::to_value(answer).expect("json"))
+                .with_header(ANSWER_HEADER, SHORT_ANSWER)
+        }
+        "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
+        _ => Reply::error(404, "not_found", "no such route"),
+    });
+    let (_dir, mut store) = enrolled_store(&stub.url);
+    retype_address(&mut store, 3);
+    let total = store.outbox_len().expect("outbox") as usize;
+    let transport = transport_for(&store).expect("transport");
+    let report = sync(&mut store, &transport, &mut |_| {}).expect("sync");
+    assert_eq!(report.pushed, total - 1);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].reason, "refused here");
+    assert_eq!(store.outbox_len().expect("outbox"), 0);
 }
