@@ -58,6 +58,11 @@ fn enrolled_store(url: &str) -> (tempfile::TempDir, Store) {
 /// A household recorded, then its address typed over `times` times in one transaction:
 /// one block of changes longer than a batch.
 fn retype_address(store: &mut Store, times: usize) {
+    retype_address_with(store, times, |i| format!("Dorpsstraat {i}"));
+}
+
+/// [`retype_address`] with the `i`-th address typed given by `address`.
+fn retype_address_with(store: &mut Store, times: usize, address: impl Fn(usize) -> String) {
     let h = store
         .add_household(NewHousehold {
             address: "Dorpsstraat 1".into(),
@@ -69,7 +74,7 @@ fn retype_address(store: &mut Store, times: usize) {
         .expect("household");
     let retyped: Vec<Change> = (0..times)
         .map(|i| {
-            let value = json!(format!("Dorpsstraat {i}"));
+            let value = json!(address(i));
             store
                 .make_change(EntityKind::Household, h.0, "address", value)
                 .expect("change")
@@ -538,24 +543,9 @@ fn push_batches_keep_to_the_servers_limit_and_to_the_byte_limit() {
     let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let stub = old_server(sizes.clone());
     let (_dir, mut store) = enrolled_store(&stub.url);
-    let h = store
-        .add_household(NewHousehold {
-            address: "Dorpsstraat 1".into(),
-            postcode: "1234 AB".into(),
-            city: None,
-            neighbourhood: None,
-            team_id: None,
-        })
-        .expect("household");
-    let long: Vec<Change> = (0..90)
-        .map(|i| {
-            let value = json!(format!("{i} {}", "lang adres ".repeat(10_000)));
-            store
-                .make_change(EntityKind::Household, h.0, "address", value)
-                .expect("change")
-        })
-        .collect();
-    store.commit(&long).expect("commit");
+    retype_address_with(&mut store, 90, |i| {
+        format!("{i} {}", "lang adres ".repeat(10_000))
+    });
     let total = store.outbox_len().expect("outbox") as usize;
     let transport = transport_for(&store).expect("transport");
     let report = sync(&mut store, &transport, &mut |_| {}).expect("sync");
