@@ -80,6 +80,29 @@ pub struct PushRequest {
     pub changes: Vec<Change>,
 }
 
+/// The JSON of a [`PushRequest`] as it is sent, with the ids of its changes in order
+/// (what the answer is read against). A device builds it from its stored blocks
+/// without parsing their values (`Store::pending_body_from`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushBody {
+    pub json: Vec<u8>,
+    pub ids: Vec<ChangeId>,
+}
+
+impl PushBody {
+    /// What goes before the blocks of a push body, and after them.
+    pub const HEAD: &'static [u8] = b"{\"blocks\":[";
+    pub const TAIL: &'static [u8] = b"]}";
+
+    /// The body of a request serialised the usual way.
+    pub fn of(request: &PushRequest) -> Result<PushBody, serde_json::Error> {
+        Ok(PushBody {
+            json: serde_json::to_vec(request)?,
+            ids: request.changes.iter().map(|c| c.id).collect(),
+        })
+    }
+}
+
 /// A change the server holds (now or from an earlier push of the same id). `hlc` is the
 /// clock the server stored it with when that is not the clock it was sent with: the
 /// device's clock was too far ahead (see `voordeur_core::merge::MAX_CLOCK_AHEAD_MS`).

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
 use voordeur_core::change::ANSWER_PREFIX;
-use voordeur_core::protocol::{Accepted, EnrolResponse, PushResponse, UserInfo};
+use voordeur_core::protocol::{Accepted, EnrolResponse, PushBody, PushResponse, UserInfo};
 use voordeur_core::wire::{self, Block, BlockRef};
 use voordeur_core::{
     Change, ChangeId, Conflict, ConflictId, ConflictStatus, ConflictValue, EntityKind, Hlc,
@@ -239,6 +239,100 @@ impl Store {
             out.extend(changes);
         }
         Ok((out, at))
+    }
+
+    /// The next batch after `from` as the body of a push, and the position after it:
+    /// [`Store::pending_from`] without reading the values. A stored block is the wire
+    /// form of its changes, so a block taken whole goes into the body as it is stored
+    /// and only its ids are read; a block cut by the position or the limit is read and
+    /// written again.
+    ///
+    /// Blocks are added while the body stays within `max_json` bytes (long notes); a
+    /// first block over it alone gives as many of its changes as fit, at least one.
+    pub fn pending_body_from(
+        &self,
+        from: &OutboxPosition,
+        limit: usize,
+        max_json: usize,
+    ) -> Result<(PushBody, OutboxPosition), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, body FROM outbox WHERE seq >= ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([from.seq])?;
+        let mut body = PushBody::default();
+        body.json.extend_from_slice(PushBody::HEAD);
+        let mut at = from.clone();
+        let frame = PushBody::HEAD.len() + PushBody::TAIL.len();
+        while body.ids.len() < limit {
+            let Some(row) = rows.next()? else {
+                break;
+            };
+            let seq: i64 = row.get(0)?;
+            let stored = row
+                .get_ref(1)?
+                .as_str()
+                .map_err(|_| StoreError::Corrupt("outbox block"))?;
+            let ids = parse_block_ids(stored)?;
+            let skip = match from.last {
+                Some(last) if seq == from.seq => {
+                    ids.iter().position(|id| *id == last).map_or(0, |i| i + 1)
+                }
+                _ => 0,
+            };
+            let mut take = (ids.len() - skip).min(limit - body.ids.len());
+            if take == 0 {
+                continue;
+            }
+            let cut = |take: usize| -> Result<String, StoreError> {
+                let changes: Vec<Change> = parse_block(stored)?
+                    .into_changes()
+                    .skip(skip)
+                    .take(take)
+                    .collect();
+                block_text(&changes)
+            };
+            let mut text = if take == ids.len() {
+                std::borrow::Cow::Borrowed(stored)
+            } else {
+                std::borrow::Cow::Owned(cut(take)?)
+            };
+            let first = body.ids.is_empty();
+            if body.json.len() + usize::from(!first) + text.len() + PushBody::TAIL.len() > max_json
+            {
+                if !first {
+                    break;
+                }
+                // The most changes of this block that fit (found by halving), at
+                // least one.
+                let (mut fits, mut over) = (0, take);
+                while over - fits > 1 {
+                    let mid = fits + (over - fits) / 2;
+                    if cut(mid)?.len() + frame <= max_json {
+                        fits = mid;
+                    } else {
+                        over = mid;
+                    }
+                }
+                take = fits.max(1);
+                text = std::borrow::Cow::Owned(cut(take)?);
+            }
+            if !first {
+                body.json.push(b',');
+            }
+            body.json.extend_from_slice(text.as_bytes());
+            let taken = &ids[skip..skip + take];
+            at = OutboxPosition {
+                seq,
+                last: taken.last().copied(),
+            };
+            body.ids.extend_from_slice(taken);
+            if take < ids.len() - skip {
+                // Cut by a limit: the rest of this block starts the next batch.
+                break;
+            }
+        }
+        body.json.extend_from_slice(PushBody::TAIL);
+        Ok((body, at))
     }
 
     /// Take in the server's answer to a push, in one transaction: accepted changes leave
@@ -730,7 +824,7 @@ mod tests {
     use crate::{NewHousehold, NewResident};
     use std::sync::Arc;
     use voordeur_core::hlc::ManualTime;
-    use voordeur_core::protocol::{Accepted, Rejected};
+    use voordeur_core::protocol::{Accepted, Rejected, MAX_PUSH_JSON};
     use voordeur_core::DeviceId;
 
     const SAMPLE_TEMPLATE: &str = include_str!("../../../templates/huisbezoek-basis.json");
@@ -1024,6 +1118,93 @@ mod tests {
         let (again, _) = d.store.pending_from(&at, 100).expect("again");
         assert_eq!(again, d.store.pending(100).expect("pending"));
         assert_eq!(again.len(), 3);
+    }
+
+    /// The changes a push body carries, read the way the server reads them.
+    fn body_changes(body: &PushBody) -> Vec<Change> {
+        let request: voordeur_core::protocol::PushRequest =
+            serde_json::from_slice(&body.json).expect("a push request");
+        assert_eq!(
+            request.changes.iter().map(|c| c.id).collect::<Vec<_>>(),
+            body.ids,
+            "the ids are the body's, in order"
+        );
+        request.changes
+    }
+
+    #[test]
+    fn a_push_body_carries_the_same_batches_as_the_changes_read_one_by_one() {
+        let mut d = device(T0);
+        for address in ["Lindenlaan 12", "Kastanjelaan 3", "Eikenlaan 7"] {
+            household(&mut d.store, address);
+        }
+        let all = d.store.pending(100).expect("pending");
+        assert_eq!(all.len(), 15, "three blocks of five");
+        // Every batch size, whole blocks and cut ones, from every position.
+        for limit in 1..=16 {
+            let (mut at, mut at_body) = (OutboxPosition::default(), OutboxPosition::default());
+            let mut sent = Vec::new();
+            loop {
+                let (batch, next) = d.store.pending_from(&at, limit).expect("batch");
+                let (body, next_body) = d
+                    .store
+                    .pending_body_from(&at_body, limit, MAX_PUSH_JSON)
+                    .expect("body");
+                assert_eq!(body_changes(&body), batch, "limit {limit}");
+                assert_eq!(next_body, next);
+                if batch.is_empty() {
+                    break;
+                }
+                sent.extend(batch);
+                (at, at_body) = (next, next_body);
+            }
+            assert_eq!(sent, all, "limit {limit}: every change once, in order");
+        }
+
+        // A byte limit: whole blocks while they fit, then a block cut to what fits.
+        let one_block = body_changes(
+            &d.store
+                .pending_body_from(&OutboxPosition::default(), 5, MAX_PUSH_JSON)
+                .expect("one")
+                .0,
+        );
+        let block_len =
+            serde_json::to_vec(&voordeur_core::protocol::PushRequest { changes: one_block })
+                .expect("json")
+                .len();
+        let (body, at) = d
+            .store
+            .pending_body_from(&OutboxPosition::default(), 100, block_len + block_len / 2)
+            .expect("limited");
+        assert!(body.json.len() <= block_len + block_len / 2);
+        assert_eq!(
+            body_changes(&body),
+            all[..5],
+            "the second block does not fit"
+        );
+        let (tiny, after) = d
+            .store
+            .pending_body_from(&at, 100, block_len / 2)
+            .expect("cut");
+        let cut = body_changes(&tiny);
+        assert!(!cut.is_empty() && cut.len() < 5, "{}", cut.len());
+        assert!(tiny.json.len() <= block_len / 2);
+        assert_eq!(cut, all[5..5 + cut.len()]);
+        let (rest, _) = d
+            .store
+            .pending_body_from(&after, 100, MAX_PUSH_JSON)
+            .expect("rest");
+        assert_eq!(
+            body_changes(&rest),
+            all[5 + cut.len()..],
+            "the rest follows"
+        );
+        // Over the limit alone, one change still goes.
+        let (one, _) = d
+            .store
+            .pending_body_from(&OutboxPosition::default(), 100, 10)
+            .expect("one change");
+        assert_eq!(body_changes(&one), all[..1]);
     }
 
     #[test]

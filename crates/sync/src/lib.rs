@@ -155,28 +155,17 @@ fn push(
     // While the server works on one batch, the answer to the previous one is settled
     // and the next one read. Only one batch is in flight: the next is sent after the
     // answer to this one arrived, so the server still takes them in outbox order.
-    // The next batch: read and encoded while the current one is with the server.
-    // A batch whose JSON is over [`MAX_PUSH_JSON`] (long notes) is read again with
-    // half as many changes, down to one.
+    // The next batch: read and encoded while the current one is with the server. Its
+    // JSON stays within [`MAX_PUSH_JSON`] (long notes).
     let prepare = |store: &Store, position: &mut OutboxPosition| {
-        let mut count = limit;
-        loop {
-            let (batch, next) = store.pending_from(position, count)?;
-            if batch.is_empty() {
-                *position = next;
-                return Ok::<_, SyncError>(None);
-            }
-            let n = batch.len();
-            let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
-            let body = shared.encode_push(&PushRequest { changes: batch })?;
-            if body.json_len > MAX_PUSH_JSON && n > 1 {
-                count = n / 2;
-                continue;
-            }
-            tracing::debug!(changes = n, "pushing a batch");
-            *position = next;
-            return Ok(Some((body, sent)));
+        let (body, next) = store.pending_body_from(position, limit, MAX_PUSH_JSON)?;
+        *position = next;
+        if body.ids.is_empty() {
+            return Ok::<_, SyncError>(None);
         }
+        tracing::debug!(changes = body.ids.len(), "pushing a batch");
+        let sent: HashSet<ChangeId> = body.ids.iter().copied().collect();
+        Ok(Some((shared.encode_push(body)?, sent)))
     };
     // When the answer covers every change of its batch, the next batch is sent before
     // that answer is settled, so the device's commit overlaps the server's work.

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use voordeur_core::protocol::{
-    EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushRequest, PushResponse,
+    EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushBody, PushRequest, PushResponse,
     ShortPushResponse, UserInfo, ANSWER_HEADER, CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
     MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION, REVOKED_CODE, SHORT_ANSWER,
 };
@@ -54,8 +54,8 @@ pub struct EncodedPush {
 
 /// A transport the engine uses from two threads at once (see [`Transport::shareable`]).
 pub trait Shared: Sync {
-    /// Serialise and compress a push batch (done while the previous batch is sent).
-    fn encode_push(&self, request: &PushRequest) -> Result<EncodedPush, SyncError>;
+    /// Compress a push batch (done while the previous batch is sent).
+    fn encode_push(&self, body: PushBody) -> Result<EncodedPush, SyncError>;
     /// Send a batch [`Shared::encode_push`] prepared.
     fn push_encoded(&self, body: EncodedPush) -> Result<PushResponse, SyncError>;
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError>;
@@ -174,7 +174,8 @@ impl Transport for HttpTransport {
     }
 
     fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
-        self.push_encoded(self.encode_push(request)?)
+        let body = PushBody::of(request).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        self.push_encoded(self.encode_push(body)?)
     }
 
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError> {
@@ -191,8 +192,8 @@ impl Transport for HttpTransport {
 }
 
 impl Shared for HttpTransport {
-    fn encode_push(&self, request: &PushRequest) -> Result<EncodedPush, SyncError> {
-        let json = serde_json::to_vec(request).map_err(|e| SyncError::Protocol(e.to_string()))?;
+    fn encode_push(&self, body: PushBody) -> Result<EncodedPush, SyncError> {
+        let PushBody { json, ids } = body;
         let mut gz = GzEncoder::new(
             Vec::with_capacity(json.len() / 4),
             Compression::new(voordeur_core::protocol::GZIP_LEVEL),
@@ -206,7 +207,7 @@ impl Shared for HttpTransport {
         Ok(EncodedPush {
             body,
             json_len: json.len(),
-            ids: request.changes.iter().map(|c| c.id).collect(),
+            ids,
         })
     }
 
