@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 use voordeur_core::change::EntityKind::*;
 use voordeur_core::protocol::{
-    EnrolResponse, PullResponse, PushRequest, PushResponse, ShortPushResponse, UserInfo,
-    ANSWER_HEADER, MAX_BATCH, MAX_BATCH_HEADER, SHORT_ANSWER,
+    EnrolResponse, PullResponse, PushBatchesRequest, PushBatchesResponse, PushRequest,
+    PushResponse, ShortPushResponse, UserInfo, ANSWER_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
+    MAX_PUSH_BATCHES, PUSH_BATCHES_HEADER, SHORT_ANSWER,
 };
 use voordeur_core::{Change, ChangeId, ConflictStatus, DeviceId, Hlc, Role};
 use voordeur_tests::replica::Replica;
@@ -53,6 +54,7 @@ stories!(
     edits_concurrent_with_a_delete_keep_the_clock_winner,
     clock_far_ahead,
     short_push_answer,
+    push_batches_in_one_request,
     bad_input_changes_nothing,
     a_refused_new_record_leaves_no_trace,
     gzip,
@@ -231,6 +233,13 @@ fn enrolment(backend: Backend) {
             .get(MAX_BATCH_HEADER)
             .and_then(|v| v.to_str().ok()),
         Some(MAX_BATCH.to_string().as_str())
+    );
+    // And how many batches one request may carry.
+    assert_eq!(
+        me.headers
+            .get(PUSH_BATCHES_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        Some(MAX_PUSH_BATCHES.to_string().as_str())
     );
     assert_eq!(me.parse::<UserInfo>(), enrolled.user);
 
@@ -751,6 +760,128 @@ fn short_push_answer(backend: Backend) {
     let again = s.push(anna, &batch);
     assert_eq!(again.accepted, full.accepted);
     assert_eq!(again.rejected, full.rejected);
+}
+
+/// `POST /v1/push/batches` with `body`.
+fn push_batches_reply(
+    s: &TestServer,
+    device: &Device,
+    body: &Value,
+) -> voordeur_tests::server::Reply {
+    s.send(json_body(
+        v1("POST", "/v1/push/batches", Some(&device.token)),
+        body,
+    ))
+}
+
+fn batches_body(batches: &[&[Change]]) -> Value {
+    serde_json::to_value(PushBatchesRequest {
+        batches: batches
+            .iter()
+            .map(|b| PushRequest {
+                changes: b.to_vec(),
+            })
+            .collect(),
+    })
+    .expect("a body of batches")
+}
+
+fn push_batches_in_one_request(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let (h1, first) = new_household(anna, "Kortelaan 1");
+    let mut ahead = anna.change(Household, h1, "postcode", json!("1234 AB"), None);
+    ahead.hlc.wall_ms += TEN_YEARS_MS;
+    let bad = anna.change(Household, h1, "wachtwoord", json!("geheim"), None);
+    let second = vec![ahead.clone(), bad.clone()];
+    let (h2, third) = new_household(anna, "Kortelaan 2");
+    let logged = s.logged();
+
+    // Three batches in one request: each answered as if pushed alone, in order.
+    let body = batches_body(&[&first, &second, &third]);
+    let reply = push_batches_reply(s, anna, &body);
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let answer: PushBatchesResponse = reply.parse();
+    assert_eq!(answer.answers.len(), 3);
+    assert!(answer.answers[0].restamped.is_empty() && answer.answers[0].rejected.is_empty());
+    assert_eq!(
+        answer.answers[1]
+            .restamped
+            .iter()
+            .map(|a| a.id)
+            .collect::<Vec<_>>(),
+        vec![ahead.id],
+        "the clock far ahead is re-stamped"
+    );
+    assert_eq!(
+        answer.answers[1]
+            .rejected
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        vec![bad.id],
+        "the unknown field is refused, with the rest applied"
+    );
+    assert_eq!(answer.answers[2], answer.answers[0]);
+    assert_eq!(s.logged(), logged + 7, "every accepted change logged once");
+    let bilal = town.replica(&town.bilal);
+    assert_eq!(
+        bilal.value(Household, h2, "address"),
+        Some(&json!("Kortelaan 2"))
+    );
+    assert_eq!(
+        bilal.value(Household, h1, "postcode"),
+        Some(&json!("1234 AB"))
+    );
+
+    // The same request again: the same answers, nothing logged twice.
+    let again = push_batches_reply(s, anna, &body);
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+    assert_eq!(again.parse::<PushBatchesResponse>(), answer);
+    assert_eq!(s.logged(), logged + 7);
+
+    // An unreadable second batch: the first stays applied, the answer says why.
+    let (_, fourth) = new_household(anna, "Kortelaan 4");
+    let mut broken = batches_body(&[&fourth]);
+    broken["batches"]
+        .as_array_mut()
+        .expect("batches")
+        .push(json!({"blocks": 5}));
+    push_batches_reply(s, anna, &broken)
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_request");
+    assert_eq!(s.logged(), logged + 10, "the batch before it is applied");
+
+    // An unknown field before the batches: nothing applied.
+    let (_, fifth) = new_household(anna, "Kortelaan 5");
+    // (written by hand: a JSON object of serde_json keeps its keys sorted)
+    let unknown = format!(
+        "{{\"extra\": 1, \"batches\": {}}}",
+        batches_body(&[&fifth])["batches"]
+    );
+    let reply = s.send(
+        v1("POST", "/v1/push/batches", Some(&anna.token))
+            .header("content-type", "application/json")
+            .body(Body::from(unknown))
+            .expect("request"),
+    );
+    reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_request");
+    // Text that is not JSON, and more batches than the server takes.
+    let garbled = s.send(
+        v1("POST", "/v1/push/batches", Some(&anna.token))
+            .header("content-type", "application/json")
+            .body(Body::from("{\"batches\": [{"))
+            .expect("request"),
+    );
+    garbled.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    let one: &[Change] = &[];
+    let too_many = batches_body(&[one; MAX_PUSH_BATCHES + 1]);
+    push_batches_reply(s, anna, &too_many)
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_request");
+    assert_eq!(s.logged(), logged + 10, "nothing more applied");
+    // Without a token: 401.
+    let anonymous = s.send(json_body(v1("POST", "/v1/push/batches", None), &body));
+    anonymous.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 fn clock_far_ahead(backend: Backend) {

@@ -93,6 +93,8 @@ impl PushBody {
     /// What goes before the blocks of a push body, and after them.
     pub const HEAD: &'static [u8] = b"{\"blocks\":[";
     pub const TAIL: &'static [u8] = b"]}";
+    /// The same around the batches of a [`PushBatchesRequest`].
+    pub const BATCHES_HEAD: &'static [u8] = b"{\"batches\":[";
 
     /// The body of a request serialised the usual way.
     pub fn of(request: &PushRequest) -> Result<PushBody, serde_json::Error> {
@@ -137,7 +139,7 @@ pub struct Rejected {
     pub reason: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushResponse {
     pub accepted: Vec<Accepted>,
@@ -201,6 +203,30 @@ impl ShortPushResponse {
         }
     }
 }
+
+/// Several push batches in one request (`POST /v1/push/batches`), so the server reads
+/// the next batch while it applies this one. Each batch is applied in its own
+/// transaction, in order, exactly as if pushed alone; a request cut off halfway keeps
+/// the batches applied before the cut, as separate pushes would.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushBatchesRequest {
+    pub batches: Vec<PushRequest>,
+}
+
+/// The answer to a [`PushBatchesRequest`]: the short answer to each batch, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushBatchesResponse {
+    pub answers: Vec<ShortPushResponse>,
+}
+
+/// Response header of `GET /v1/me`: how many batches the server takes in one
+/// `POST /v1/push/batches`. A server without it has no such endpoint, and a device
+/// pushes one batch per request to it.
+pub const PUSH_BATCHES_HEADER: &str = "voordeur-push-batches";
+/// The most batches in one request.
+pub const MAX_PUSH_BATCHES: usize = 8;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use voordeur_core::protocol::*;
-use voordeur_core::Clock;
+use voordeur_core::{Change, Clock};
 
 /// The largest request body, after decompression.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -66,7 +66,10 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WireJson<T> {
+/// A JSON request body as bytes, with [`WireJson`]'s checks of type and size.
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = Response;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
@@ -76,24 +79,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WireJson<T> {
                 "expected a body with content type application/json".to_string(),
             ));
         }
-        let bytes = match Bytes::from_request(req, state).await {
-            Ok(b) => b,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!("request body over {MAX_BODY} bytes"),
-                ))
-            }
-            Err(e) => return Err(error_response(e.status(), "bad_request", e.body_text())),
-        };
-        serde_json::from_slice(&bytes).map(WireJson).map_err(|e| {
-            let status = match e.classify() {
-                serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            error_response(status, "bad_request", format!("invalid request body: {e}"))
-        })
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(JsonBytes(b)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("request body over {MAX_BODY} bytes"),
+            )),
+            Err(e) => Err(error_response(e.status(), "bad_request", e.body_text())),
+        }
+    }
+}
+
+/// 400 for text that is not JSON, 422 for JSON of the wrong shape.
+fn invalid_body(e: &serde_json::Error) -> Response {
+    let status = match e.classify() {
+        serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    error_response(status, "bad_request", format!("invalid request body: {e}"))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WireJson<T> {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(WireJson)
+            .map_err(|e| invalid_body(&e))
     }
 }
 
@@ -174,12 +187,55 @@ async fn enrol(
 
 async fn me(caller: Caller) -> impl IntoResponse {
     (
-        [(
-            axum::http::HeaderName::from_static(MAX_BATCH_HEADER),
-            MAX_BATCH.to_string(),
-        )],
+        [
+            (
+                axum::http::HeaderName::from_static(MAX_BATCH_HEADER),
+                MAX_BATCH.to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static(PUSH_BATCHES_HEADER),
+                MAX_PUSH_BATCHES.to_string(),
+            ),
+        ],
         Json(caller.user),
     )
+}
+
+/// Apply one pushed batch in the transaction `t`, note the device as seen and audit it.
+fn push_batch(
+    t: &mut dyn crate::db::Sql,
+    clock: &Clock,
+    caller: &Caller,
+    changes: Vec<Change>,
+    now: i64,
+    origin: &str,
+) -> Result<PushResponse, ServerError> {
+    let sent = changes.len();
+    let resp = engine::push(t, caller, changes, clock)?;
+    t.execute(
+        "UPDATE devices SET last_seen_ms = $1 WHERE id = $2",
+        &[now.into(), caller.device.to_string().into()],
+    )?;
+    auth::audit(
+        t,
+        now,
+        &caller.user.name,
+        "push",
+        &format!("device {} changes {}", caller.device, sent),
+        &format!(
+            "accepted {} rejected {}",
+            resp.accepted.len(),
+            resp.rejected.len()
+        ),
+        origin,
+    )?;
+    tracing::info!(
+        accepted = resp.accepted.len(),
+        rejected = resp.rejected.len(),
+        conflicts = resp.conflicts,
+        "push"
+    );
+    Ok(resp)
 }
 
 async fn push(
@@ -193,36 +249,9 @@ async fn push(
     let short = headers
         .get(ANSWER_HEADER)
         .is_some_and(|v| v.as_bytes() == SHORT_ANSWER.as_bytes());
-    let sent = req.changes.len();
     let resp = state
-        .tx(move |t, clock| {
-            let resp = engine::push(t, &caller, req.changes, clock)?;
-            t.execute(
-                "UPDATE devices SET last_seen_ms = $1 WHERE id = $2",
-                &[now.into(), caller.device.to_string().into()],
-            )?;
-            auth::audit(
-                t,
-                now,
-                &caller.user.name,
-                "push",
-                &format!("device {} changes {}", caller.device, sent),
-                &format!(
-                    "accepted {} rejected {}",
-                    resp.accepted.len(),
-                    resp.rejected.len()
-                ),
-                &origin,
-            )?;
-            Ok(resp)
-        })
+        .tx(move |t, clock| push_batch(t, clock, &caller, req.changes, now, &origin))
         .await?;
-    tracing::info!(
-        accepted = resp.accepted.len(),
-        rejected = resp.rejected.len(),
-        conflicts = resp.conflicts,
-        "push"
-    );
     if short {
         return Ok((
             [(
@@ -234,6 +263,134 @@ async fn push(
             .into_response());
     }
     Ok(Json(resp).into_response())
+}
+
+/// Several batches in one request ([`PushBatchesRequest`]): one thread reads the body
+/// batch by batch and hands each over as soon as it is read, while this one applies the
+/// batch before it, each in its own transaction. What was applied stays applied when a
+/// later batch is unreadable or fails (the answer is then that error).
+async fn push_batches(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    JsonBytes(bytes): JsonBytes,
+) -> Result<Response, Response> {
+    let now = state.now_ms();
+    let origin = origin(&headers);
+    let answers =
+        tokio::task::spawn_blocking(move || apply_batches(&state, &caller, &bytes, now, &origin))
+            .await
+            .map_err(|e| ServerError::Db(format!("worker failed: {e}")).into_response())?;
+    match answers {
+        Ok(answers) => Ok(Json(PushBatchesResponse { answers }).into_response()),
+        Err(BatchFailure::Applying(e)) => Err(e.into_response()),
+        Err(BatchFailure::Reading(e)) => Err(invalid_body(&e)),
+    }
+}
+
+/// Why a request of batches stopped: a batch could not be applied, or read.
+enum BatchFailure {
+    Applying(ServerError),
+    Reading(serde_json::Error),
+}
+
+fn apply_batches(
+    state: &AppState,
+    caller: &Caller,
+    body: &[u8],
+    now: i64,
+    origin: &str,
+) -> Result<Vec<ShortPushResponse>, BatchFailure> {
+    std::thread::scope(|scope| {
+        let (hand_over, batches) = std::sync::mpsc::sync_channel::<PushRequest>(1);
+        let reader = scope.spawn(move || {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            serde::de::DeserializeSeed::deserialize(Batches(hand_over), &mut de)?;
+            de.end()
+        });
+        let mut answers = Vec::new();
+        let applied = (|| {
+            while let Ok(batch) = batches.recv() {
+                let resp = state
+                    .db
+                    .tx(|t| push_batch(t, &state.clock, caller, batch.changes, now, origin))?;
+                answers.push(ShortPushResponse::of(resp));
+            }
+            Ok::<_, ServerError>(())
+        })();
+        // Stops the reader at its next batch when applying failed.
+        drop(batches);
+        let read = reader.join().map_err(|_| {
+            BatchFailure::Applying(ServerError::Db("the body reader failed".into()))
+        })?;
+        applied.map_err(BatchFailure::Applying)?;
+        read.map_err(BatchFailure::Reading)?;
+        Ok(answers)
+    })
+}
+
+/// Reads `{"batches": [...]}` and hands over each batch as soon as it is read; refuses
+/// more than [`MAX_PUSH_BATCHES`] and unknown fields.
+struct Batches(std::sync::mpsc::SyncSender<PushRequest>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Batches {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Batches {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object with the field `batches`")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "batches" {
+                return Err(serde::de::Error::unknown_field(&key, &["batches"]));
+            }
+            if seen {
+                return Err(serde::de::Error::duplicate_field("batches"));
+            }
+            seen = true;
+            map.next_value_seed(BatchList(&self.0))?;
+        }
+        if !seen {
+            return Err(serde::de::Error::missing_field("batches"));
+        }
+        Ok(())
+    }
+}
+
+struct BatchList<'a>(&'a std::sync::mpsc::SyncSender<PushRequest>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for BatchList<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for BatchList<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a list of at most {MAX_PUSH_BATCHES} push batches")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut n = 0;
+        while let Some(batch) = seq.next_element::<PushRequest>()? {
+            n += 1;
+            if n > MAX_PUSH_BATCHES {
+                return Err(serde::de::Error::invalid_length(n, &self));
+            }
+            if self.0.send(batch).is_err() {
+                return Err(serde::de::Error::custom("applying an earlier batch failed"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -298,6 +455,7 @@ pub fn router(state: AppState) -> Router {
         .route("/enrol", post(enrol))
         .route("/me", get(me))
         .route("/push", post(push))
+        .route("/push/batches", post(push_batches))
         .route("/pull", get(pull))
         .layer(middleware::from_fn(require_protocol));
     Router::new()

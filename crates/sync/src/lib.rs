@@ -152,23 +152,43 @@ fn push(
             settle_push(store, &sent, response, &mut done, total, progress, report)?;
         }
     };
-    // While the server works on one batch, the answer to the previous one is settled
-    // and the next one read. Only one batch is in flight: the next is sent after the
-    // answer to this one arrived, so the server still takes them in outbox order.
-    // The next batch: read and encoded while the current one is with the server. Its
-    // JSON stays within [`MAX_PUSH_JSON`] (long notes).
+    // While the server works on one request, the answer to the previous one is settled
+    // and the next one read. Only one request is in flight: the next is sent after the
+    // answer to this one arrived, so the server takes the batches in outbox order. A
+    // server that takes several batches per request ([`Shared::push_batches`]) gets
+    // them in one, and reads the next batch while it applies one.
+    let per_request = shared.push_batches().max(1);
+    // The next request: read and encoded while the current one is with the server. Its
+    // JSON stays within [`MAX_PUSH_JSON`] (long notes), with at least one change.
     let prepare = |store: &Store, position: &mut OutboxPosition| {
-        let (body, next) = store.pending_body_from(position, limit, MAX_PUSH_JSON)?;
-        *position = next;
-        if body.ids.is_empty() {
+        let mut bodies = Vec::new();
+        let mut json = 0;
+        while bodies.len() < per_request {
+            let room = MAX_PUSH_JSON.saturating_sub(json);
+            let (body, next) = store.pending_body_from(position, limit, room)?;
+            if body.ids.is_empty() || (!bodies.is_empty() && body.json.len() > room) {
+                break;
+            }
+            *position = next;
+            json += body.json.len();
+            bodies.push(body);
+        }
+        if bodies.is_empty() {
             return Ok::<_, SyncError>(None);
         }
-        tracing::debug!(changes = body.ids.len(), "pushing a batch");
-        let sent: HashSet<ChangeId> = body.ids.iter().copied().collect();
-        Ok(Some((shared.encode_push(body)?, sent)))
+        let sent: Vec<HashSet<ChangeId>> = bodies
+            .iter()
+            .map(|b| b.ids.iter().copied().collect())
+            .collect();
+        tracing::debug!(
+            batches = bodies.len(),
+            changes = sent.iter().map(HashSet::len).sum::<usize>(),
+            "pushing"
+        );
+        Ok(Some((shared.encode_push(bodies)?, sent)))
     };
-    // When the answer covers every change of its batch, the next batch is sent before
-    // that answer is settled, so the device's commit overlaps the server's work.
+    // When the answers cover every change of their batches, the next request is sent
+    // before they are settled, so the device's commits overlap the server's work.
     std::thread::scope(|scope| {
         let mut position = OutboxPosition::default();
         let mut in_flight = None;
@@ -181,21 +201,29 @@ fn push(
                 in_flight = Some((scope.spawn(move || shared.push_encoded(body)), sent));
                 continue;
             };
-            let response = join(sending, "push")?;
-            if answers_all(&sent, &response) {
+            let responses = join(sending, "push")?;
+            let complete = responses.len() == sent.len();
+            if complete && sent.iter().zip(&responses).all(|(s, r)| answers_all(s, r)) {
                 if let Some((body, next)) = prepared.take() {
                     in_flight = Some((scope.spawn(move || shared.push_encoded(body)), next));
                 }
-                settle_push(store, &sent, response, &mut done, total, progress, report)?;
+                for (batch, response) in sent.iter().zip(responses) {
+                    settle_push(store, batch, response, &mut done, total, progress, report)?;
+                }
                 if in_flight.is_none() {
                     return Ok(());
                 }
                 continue;
             }
-            let settled = settle_push(store, &sent, response, &mut done, total, progress, report)?;
-            if settled < sent.len() {
-                // The answer left changes of that batch unsettled: they are at the
-                // head of the outbox and go first, so read from there again.
+            let mut settled_all = complete;
+            for (batch, response) in sent.iter().zip(responses) {
+                let settled =
+                    settle_push(store, batch, response, &mut done, total, progress, report)?;
+                settled_all &= settled == batch.len();
+            }
+            if !settled_all {
+                // Changes of those batches are unsettled: they are at the head of the
+                // outbox and go first, so read from there again.
                 position = OutboxPosition::default();
                 prepared = prepare(store, &mut position)?;
             }

@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use voordeur_core::protocol::{
-    EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushBody, PushRequest, PushResponse,
-    ShortPushResponse, UserInfo, ANSWER_HEADER, CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
-    MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION, REVOKED_CODE, SHORT_ANSWER,
+    EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushBatchesResponse, PushBody,
+    PushRequest, PushResponse, ShortPushResponse, UserInfo, ANSWER_HEADER, CURSOR_HEADER,
+    MAX_BATCH, MAX_BATCH_HEADER, MAX_PUSH_BATCHES, MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER,
+    PROTOCOL_VERSION, PUSH_BATCHES_HEADER, REVOKED_CODE, SHORT_ANSWER,
 };
 use voordeur_core::ChangeId;
 
@@ -43,21 +44,22 @@ pub trait Transport {
     }
 }
 
-/// A push batch serialised and compressed, ready to send.
+/// One push batch, or several for `POST /v1/push/batches`, compressed and ready to send.
 pub struct EncodedPush {
     body: Vec<u8>,
-    /// Bytes of JSON before compression.
-    pub json_len: usize,
-    /// The ids of its changes, in order: what a short answer is read against.
-    ids: Vec<ChangeId>,
+    /// The ids of each batch's changes, in order: what a short answer is read against.
+    batches: Vec<Vec<ChangeId>>,
 }
 
 /// A transport the engine uses from two threads at once (see [`Transport::shareable`]).
 pub trait Shared: Sync {
-    /// Compress a push batch (done while the previous batch is sent).
-    fn encode_push(&self, body: PushBody) -> Result<EncodedPush, SyncError>;
-    /// Send a batch [`Shared::encode_push`] prepared.
-    fn push_encoded(&self, body: EncodedPush) -> Result<PushResponse, SyncError>;
+    /// Compress push batches (done while the previous ones are sent): one goes to
+    /// `POST /v1/push`, several to `POST /v1/push/batches`.
+    fn encode_push(&self, bodies: Vec<PushBody>) -> Result<EncodedPush, SyncError>;
+    /// Send what [`Shared::encode_push`] prepared; the answer to each batch, in order.
+    fn push_encoded(&self, body: EncodedPush) -> Result<Vec<PushResponse>, SyncError>;
+    /// How many batches the server takes in one request ([`PUSH_BATCHES_HEADER`]).
+    fn push_batches(&self) -> usize;
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError>;
     /// Ask for a pull batch and wait only for the headers of the answer.
     fn pull_started(&self, since: u64, limit: usize) -> Result<StartedPull, SyncError>;
@@ -79,6 +81,9 @@ pub struct HttpTransport {
     /// The most changes the server takes in one push, as its `/v1/me` answer said
     /// ([`MAX_BATCH_HEADER`]); protocol 2's first limit until then.
     push_limit: Arc<AtomicUsize>,
+    /// How many batches the server takes in one request, as `/v1/me` said
+    /// ([`PUSH_BATCHES_HEADER`]); one until then.
+    push_batches: Arc<AtomicUsize>,
 }
 
 /// Parse a server address; the API lives under `<address>/v1/`.
@@ -135,6 +140,7 @@ impl HttpTransport {
             client,
             base,
             push_limit: Arc::new(AtomicUsize::new(PROTOCOL_2_BATCH)),
+            push_batches: Arc::new(AtomicUsize::new(1)),
         })
     }
 
@@ -156,14 +162,21 @@ impl HttpTransport {
     /// `GET /v1/me`: the user this device's token acts for.
     pub fn me(&self) -> Result<UserInfo, SyncError> {
         let response = send(self.client.get(self.url("v1/me")?))?;
-        let limit = response
-            .headers()
-            .get(MAX_BATCH_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<usize>().ok())
+        let number = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        };
+        let limit = number(MAX_BATCH_HEADER)
             .unwrap_or(PROTOCOL_2_BATCH)
             .clamp(1, MAX_BATCH);
+        let batches = number(PUSH_BATCHES_HEADER)
+            .unwrap_or(1)
+            .clamp(1, MAX_PUSH_BATCHES);
         self.push_limit.store(limit, Ordering::Relaxed);
+        self.push_batches.store(batches, Ordering::Relaxed);
         read(response)
     }
 }
@@ -175,7 +188,10 @@ impl Transport for HttpTransport {
 
     fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
         let body = PushBody::of(request).map_err(|e| SyncError::Protocol(e.to_string()))?;
-        self.push_encoded(self.encode_push(body)?)
+        let mut answers = self.push_encoded(self.encode_push(vec![body])?)?;
+        answers
+            .pop()
+            .ok_or_else(|| SyncError::Protocol("a push without an answer".into()))
     }
 
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError> {
@@ -192,43 +208,81 @@ impl Transport for HttpTransport {
 }
 
 impl Shared for HttpTransport {
-    fn encode_push(&self, body: PushBody) -> Result<EncodedPush, SyncError> {
-        let PushBody { json, ids } = body;
+    fn encode_push(&self, bodies: Vec<PushBody>) -> Result<EncodedPush, SyncError> {
+        let several = bodies.len() > 1;
+        let json_len: usize = bodies.iter().map(|b| b.json.len()).sum();
         let mut gz = GzEncoder::new(
-            Vec::with_capacity(json.len() / 4),
+            Vec::with_capacity(json_len / 4),
             Compression::new(voordeur_core::protocol::GZIP_LEVEL),
         );
-        gz.write_all(&json)
-            .and_then(|()| gz.flush())
-            .map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
+        let mut batches = Vec::with_capacity(bodies.len());
+        let write = || -> std::io::Result<()> {
+            if several {
+                gz.write_all(PushBody::BATCHES_HEAD)?;
+            }
+            for (i, body) in bodies.into_iter().enumerate() {
+                if i > 0 {
+                    gz.write_all(b",")?;
+                }
+                gz.write_all(&body.json)?;
+                batches.push(body.ids);
+            }
+            if several {
+                gz.write_all(PushBody::TAIL)?;
+            }
+            gz.flush()
+        };
+        write().map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
         let body = gz
             .finish()
             .map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
-        Ok(EncodedPush {
-            body,
-            json_len: json.len(),
-            ids,
-        })
+        Ok(EncodedPush { body, batches })
     }
 
-    fn push_encoded(&self, body: EncodedPush) -> Result<PushResponse, SyncError> {
+    fn push_encoded(&self, body: EncodedPush) -> Result<Vec<PushResponse>, SyncError> {
+        let EncodedPush { body, batches } = body;
+        let several = batches.len() > 1;
+        let path = if several {
+            "v1/push/batches"
+        } else {
+            "v1/push"
+        };
         let req = self
             .client
-            .post(self.url("v1/push")?)
+            .post(self.url(path)?)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_ENCODING, "gzip")
             .header(ANSWER_HEADER, SHORT_ANSWER)
-            .body(body.body);
+            .body(body);
         let response = send(req)?;
+        if several {
+            let answer: PushBatchesResponse = read(response)?;
+            if answer.answers.len() > batches.len() {
+                return Err(SyncError::Protocol(
+                    "more answers than batches pushed".into(),
+                ));
+            }
+            return Ok(answer
+                .answers
+                .into_iter()
+                .zip(&batches)
+                .map(|(a, ids)| a.into_full(ids))
+                .collect());
+        }
         let short = response
             .headers()
             .get(ANSWER_HEADER)
             .is_some_and(|v| v.as_bytes() == SHORT_ANSWER.as_bytes());
         if short {
             let answer: ShortPushResponse = read(response)?;
-            return Ok(answer.into_full(&body.ids));
+            let ids = batches.first().map(Vec::as_slice).unwrap_or_default();
+            return Ok(vec![answer.into_full(ids)]);
         }
-        read(response)
+        Ok(vec![read(response)?])
+    }
+
+    fn push_batches(&self) -> usize {
+        self.push_batches.load(Ordering::Relaxed)
     }
 
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse, SyncError> {

@@ -6,9 +6,10 @@ mod support;
 use serde_json::json;
 use support::stub::{Reply, Stub};
 use voordeur_core::protocol::{
-    Accepted, PullResponse, PushRequest, PushResponse, Rejected, ShortPushResponse, ANSWER_HEADER,
-    CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER, MAX_PUSH_JSON, MORE_HEADER, PROTOCOL_2_BATCH,
-    PROTOCOL_HEADER, PROTOCOL_VERSION, SHORT_ANSWER,
+    Accepted, PullResponse, PushBatchesRequest, PushBatchesResponse, PushRequest, PushResponse,
+    Rejected, ShortPushResponse, ANSWER_HEADER, CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
+    MAX_PUSH_JSON, MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    PUSH_BATCHES_HEADER, SHORT_ANSWER,
 };
 use voordeur_core::{Change, ChangeId, DeviceId, EntityKind, Hlc, Role, TeamId, UserId};
 use voordeur_store::{NewHousehold, Store};
@@ -600,4 +601,114 @@ fn a_short_push_answer_settles_the_whole_batch() {
     assert_eq!(report.rejected.len(), 1);
     assert_eq!(report.rejected[0].reason, "refused here");
     assert_eq!(store.outbox_len().expect("outbox"), 0);
+}
+
+/// A server that takes several batches per request gets them in one
+/// (`POST /v1/push/batches`), in outbox order; batches it leaves unanswered go first in
+/// the next request; a batch alone goes to `POST /v1/push`.
+#[test]
+fn several_batches_go_in_one_request_and_unanswered_ones_go_again_first() {
+    const LIMIT: usize = 1_000;
+    let requests = std::sync::atomic::AtomicUsize::new(0);
+    let me = user();
+    let stub = Stub::start(move |req| match req.path.as_str() {
+        "/v1/me" => Reply::json(200, me.clone())
+            .with_header(MAX_BATCH_HEADER, &LIMIT.to_string())
+            .with_header(PUSH_BATCHES_HEADER, "3"),
+        "/v1/push/batches" => {
+            let push: PushBatchesRequest =
+                serde_json::from_slice(&req.body).expect("a body of batches");
+            assert!(push.batches.len() <= 3, "{}", push.batches.len());
+            assert!(push.batches.iter().all(|b| b.changes.len() <= LIMIT));
+            let mut answers: Vec<ShortPushResponse> = push
+                .batches
+                .iter()
+                .map(|_| ShortPushResponse::of(PushResponse::default()))
+                .collect();
+            // The second request: only its first batch is answered.
+            if requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                answers.truncate(1);
+            }
+            Reply::json(
+                200,
+                serde_json::to_value(PushBatchesResponse { answers }).expect("json"),
+            )
+        }
+        "/v1/push" => {
+            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
+            let accepted = push
+                .changes
+                .iter()
+                .map(|c| Accepted::of(c, c.hlc))
+                .collect();
+            Reply::json(
+                200,
+                serde_json::to_value(PushResponse {
+                    accepted,
+                    ..PushResponse::default()
+                })
+                .expect("json"),
+            )
+        }
+        "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
+        _ => Reply::error(404, "not_found", "no such route"),
+    });
+    let (_dir, mut store) = enrolled_store(&stub.url);
+    // Seven full batches and a few changes more.
+    retype_address(&mut store, 7 * LIMIT);
+    let outbox: Vec<ChangeId> = store
+        .pending(usize::MAX)
+        .expect("outbox")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let rest = outbox.len() - 7 * LIMIT;
+    assert!((1..LIMIT).contains(&rest), "{rest}");
+
+    let transport = transport_for(&store).expect("transport");
+    let report = sync(&mut store, &transport, &mut |_| {}).expect("sync");
+    assert_eq!(report.pushed, outbox.len());
+    assert_eq!(store.outbox_len().expect("outbox"), 0);
+    let paths: Vec<String> = stub.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/me",
+            "/v1/push/batches",
+            "/v1/push/batches",
+            "/v1/push/batches",
+            "/v1/push",
+            "/v1/pull"
+        ]
+    );
+    let bodies: Vec<Vec<PushRequest>> = stub
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/v1/push"))
+        .map(|r| match r.path.as_str() {
+            "/v1/push" => vec![serde_json::from_slice(&r.body).expect("push body")],
+            _ => {
+                serde_json::from_slice::<PushBatchesRequest>(&r.body)
+                    .expect("a body of batches")
+                    .batches
+            }
+        })
+        .collect();
+    assert_eq!(
+        bodies.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![3, 3, 3, 1],
+        "the two unanswered batches went again, first"
+    );
+    let batch_ids = |b: &PushRequest| b.changes.iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(batch_ids(&bodies[2][0]), batch_ids(&bodies[1][1]));
+    assert_eq!(bodies[3][0].changes.len(), rest);
+    // Every change answered once, in outbox order.
+    let answered: Vec<ChangeId> = bodies[0]
+        .iter()
+        .chain(&bodies[1][..1])
+        .chain(&bodies[2])
+        .chain(&bodies[3])
+        .flat_map(batch_ids)
+        .collect();
+    assert_eq!(answered, outbox);
 }
