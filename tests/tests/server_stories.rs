@@ -24,6 +24,7 @@ use voordeur_core::protocol::{
     MAX_PUSH_BATCHES, PUSH_BATCHES_HEADER, SHORT_ANSWER,
 };
 use voordeur_core::{Change, ChangeId, ConflictStatus, DeviceId, Hlc, Role};
+use voordeur_server::{auth, engine};
 use voordeur_tests::replica::Replica;
 use voordeur_tests::server::{json_body, v1, Device, TestServer};
 use voordeur_tests::Backend;
@@ -55,6 +56,7 @@ stories!(
     clock_far_ahead,
     short_push_answer,
     push_batches_in_one_request,
+    batches_carry_on_only_while_nothing_was_written_between,
     bad_input_changes_nothing,
     a_refused_new_record_leaves_no_trace,
     gzip,
@@ -882,6 +884,56 @@ fn push_batches_in_one_request(backend: Backend) {
     // Without a token: 401.
     let anonymous = s.send(json_body(v1("POST", "/v1/push/batches", None), &body));
     anonymous.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+/// The batches of one request carry what they read from one to the next
+/// (`engine::push_carrying`): a change pushed again is still known, and anything
+/// written between two batches by someone else is read, not the carried state.
+fn batches_carry_on_only_while_nothing_was_written_between(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let (anna, bilal) = (&town.anna, &town.bilal);
+    let caller = |d: &Device| {
+        s.state
+            .db
+            .tx(|t| auth::authenticate(t, &d.token))
+            .expect("caller")
+    };
+    let anna_caller = caller(anna);
+    let push = |changes: Vec<Change>, carry: Option<engine::Carry>| {
+        s.state
+            .db
+            .tx(|t| engine::push_carrying(t, &anna_caller, changes, &s.state.clock, carry))
+            .expect("push")
+    };
+    let (h, first) = new_household(anna, "Kortelaan 9");
+    let (_, carry) = push(first.clone(), None);
+    let logged = s.logged();
+    // Nothing in between: a change of the first batch pushed again is known.
+    let city = anna.change(Household, h, "city", json!("Zuiderstad"), None);
+    let (again, carry) = push(vec![first[0].clone(), city], Some(carry));
+    assert_eq!(again.accepted.len(), 2);
+    assert_eq!(
+        s.logged(),
+        logged + 1,
+        "the repeated change is not logged twice"
+    );
+
+    // Bilal, who saw anna's postcode, changes it between two of her batches; her next
+    // change of it did not see his: a conflict, whatever her batches carried.
+    let base = Some(first[1].hlc);
+    s.push_ok(
+        bilal,
+        &[bilal.change(Household, h, "postcode", json!("1111 AA"), base)],
+    );
+    let postcode = anna.change(Household, h, "postcode", json!("2222 BB"), None);
+    let (answer, _) = push(vec![postcode], Some(carry));
+    assert_eq!(
+        answer.conflicts, 1,
+        "bilal's change between the batches is seen"
+    );
+    let view = town.replica(&town.carmen);
+    assert_eq!(view.open_conflicts().len(), 1);
 }
 
 fn clock_far_ahead(backend: Backend) {

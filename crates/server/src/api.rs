@@ -201,7 +201,8 @@ async fn me(caller: Caller) -> impl IntoResponse {
     )
 }
 
-/// Apply one pushed batch in the transaction `t`, note the device as seen and audit it.
+/// Apply one pushed batch in the transaction `t` (carrying on from the batch before it
+/// in the same request, see [`engine::Carry`]), note the device as seen and audit it.
 fn push_batch(
     t: &mut dyn crate::db::Sql,
     clock: &Clock,
@@ -209,9 +210,10 @@ fn push_batch(
     changes: Vec<Change>,
     now: i64,
     origin: &str,
-) -> Result<PushResponse, ServerError> {
+    carry: Option<engine::Carry>,
+) -> Result<(PushResponse, engine::Carry), ServerError> {
     let sent = changes.len();
-    let resp = engine::push(t, caller, changes, clock)?;
+    let (resp, carry) = engine::push_carrying(t, caller, changes, clock, carry)?;
     t.execute(
         "UPDATE devices SET last_seen_ms = $1 WHERE id = $2",
         &[now.into(), caller.device.to_string().into()],
@@ -235,7 +237,7 @@ fn push_batch(
         conflicts = resp.conflicts,
         "push"
     );
-    Ok(resp)
+    Ok((resp, carry))
 }
 
 async fn push(
@@ -250,7 +252,9 @@ async fn push(
         .get(ANSWER_HEADER)
         .is_some_and(|v| v.as_bytes() == SHORT_ANSWER.as_bytes());
     let resp = state
-        .tx(move |t, clock| push_batch(t, clock, &caller, req.changes, now, &origin))
+        .tx(move |t, clock| {
+            push_batch(t, clock, &caller, req.changes, now, &origin, None).map(|(resp, _)| resp)
+        })
         .await?;
     if short {
         return Ok((
@@ -310,10 +314,20 @@ fn apply_batches(
         });
         let mut answers = Vec::new();
         let applied = (|| {
-            while let Ok(batch) = batches.recv() {
-                let resp = state
-                    .db
-                    .tx(|t| push_batch(t, &state.clock, caller, batch.changes, now, origin))?;
+            let mut carry = None;
+            let mut next = batches.recv().ok();
+            while let Some(batch) = next.take() {
+                // Only the last batch's commit waits for the disk, and flushes the
+                // others' with it: the answer comes after it (see `tx_unsynced`).
+                next = batches.recv().ok();
+                let apply = move |t: &mut dyn crate::db::Sql| {
+                    push_batch(t, &state.clock, caller, batch.changes, now, origin, carry)
+                };
+                let (resp, carried) = match next {
+                    None => state.db.tx(apply)?,
+                    Some(_) => state.db.tx_unsynced(apply)?,
+                };
+                carry = Some(carried);
                 answers.push(ShortPushResponse::of(resp));
             }
             Ok::<_, ServerError>(())

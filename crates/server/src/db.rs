@@ -256,6 +256,9 @@ pub struct SqliteDb {
     conn: Mutex<rusqlite::Connection>,
     /// Wakes the checkpointer after a commit; see [`checkpointer`].
     checkpoint: std::sync::mpsc::SyncSender<()>,
+    /// A transaction committed without waiting for the disk
+    /// ([`Database::tx_unsynced`]) since the last one that waited.
+    unsynced: std::sync::atomic::AtomicBool,
 }
 
 /// Pages the WAL may grow to before a committing transaction checkpoints it itself,
@@ -308,19 +311,48 @@ impl SqliteDb {
         Ok(SqliteDb {
             checkpoint: checkpointer(path)?,
             conn: Mutex::new(conn),
+            unsynced: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
+    /// One transaction; its commit waits for the disk unless `synced` is false.
+    ///
+    /// A transaction that waits, after one that did not, first writes a row of its own:
+    /// its commit then flushes the log with everything before it, before anything it
+    /// read (a pull of those changes) is answered.
     fn tx<R>(
         &self,
         f: impl FnOnce(&mut dyn Sql) -> Result<R, ServerError>,
+        synced: bool,
     ) -> Result<R, ServerError> {
+        use std::sync::atomic::Ordering;
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let r = f(&mut SqliteTx(&tx))?;
-        tx.commit().map_err(db_err)?;
+        if !synced {
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(db_err)?;
+        }
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            if synced && self.unsynced.load(Ordering::Acquire) {
+                tx.execute(
+                    "INSERT INTO counters(name, value) VALUES ('flushes', 1)
+                     ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                    [],
+                )
+                .map_err(db_err)?;
+            }
+            let r = f(&mut SqliteTx(&tx))?;
+            tx.commit().map_err(db_err)?;
+            Ok(r)
+        })();
+        if !synced {
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(db_err)?;
+        }
+        let r = result?;
+        self.unsynced.store(!synced, Ordering::Release);
         // Full means a wake-up is already waiting.
         let _ = self.checkpoint.try_send(());
         Ok(r)
@@ -639,7 +671,22 @@ impl Database {
         f: impl FnOnce(&mut dyn Sql) -> Result<R, ServerError>,
     ) -> Result<R, ServerError> {
         match self {
-            Database::Sqlite(db) => db.tx(f),
+            Database::Sqlite(db) => db.tx(f, true),
+            Database::Postgres(db) => db.tx(f),
+        }
+    }
+
+    /// [`Database::tx`] whose commit need not be on disk when it returns; it is by the
+    /// time the next [`Database::tx`] commits, which also happens before anything it
+    /// wrote is read by another transaction. For the batches of a push answered
+    /// together: only the last commit has to wait for the disk (SQLite; PostgreSQL
+    /// commits as usual).
+    pub fn tx_unsynced<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Sql) -> Result<R, ServerError>,
+    ) -> Result<R, ServerError> {
+        match self {
+            Database::Sqlite(db) => db.tx(f, false),
             Database::Postgres(db) => db.tx(f),
         }
     }
@@ -735,5 +782,41 @@ mod tests {
             .tx(|t| t.query("SELECT count(*) FROM audit", &[]))
             .expect("count");
         assert_eq!(n[0][0], Val::Int(1));
+    }
+
+    /// A commit that did not wait for the disk is flushed by the next transaction that
+    /// waits, which writes a row of its own for it; one that follows a synced commit
+    /// writes nothing more.
+    #[test]
+    fn an_unsynced_commit_is_flushed_by_the_next_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = dir.path().join("s.db").to_string_lossy().into_owned();
+        let db = Database::open(&url).expect("open");
+        let flushes = || {
+            db.tx(|t| t.query("SELECT value FROM counters WHERE name = 'flushes'", &[]))
+                .expect("flushes")
+                .first()
+                .and_then(|r| r[0].int())
+        };
+        let audit = |t: &mut dyn Sql| {
+            t.execute(
+                "INSERT INTO audit VALUES (1, 'x', 'push', 'z', 'ok', 'test')",
+                &[],
+            )
+        };
+        db.tx(audit).expect("synced");
+        assert_eq!(flushes(), None, "nothing to flush after a synced commit");
+        db.tx_unsynced(audit).expect("unsynced");
+        db.tx_unsynced(audit).expect("unsynced");
+        assert_eq!(flushes(), Some(1), "the reading transaction flushed both");
+        assert_eq!(flushes(), Some(1), "and only once");
+        let Database::Sqlite(sqlite) = &db else {
+            panic!("a SQLite database");
+        };
+        let conn = sqlite.conn.lock().expect("connection");
+        let level: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(level, 2, "back to FULL after an unsynced commit");
     }
 }

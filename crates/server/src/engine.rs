@@ -135,6 +135,19 @@ struct PendingBlock {
     text: Vec<u8>,
 }
 
+/// What a push leaves for the next batch of the same request ([`push_carrying`]): what
+/// it read and wrote of the log and the records, and where it left the sequence
+/// counter. Every write to the log or the records goes through the counter, so the next
+/// batch may take it as the database only when the counter is still there: nothing was
+/// written in between.
+pub struct Carry {
+    seq: i64,
+    logged: HashMap<ChangeId, Hlc>,
+    logged_records: FastSet<Uuid>,
+    teams: HashMap<RecordKey, Option<Option<Rc<str>>>>,
+    fields: HashMap<RecordKey, BTreeMap<String, FieldState>>,
+}
+
 /// The state a push builds up while it runs.
 ///
 /// Bulk: a batch is read with a few set-based queries up front (which of its changes
@@ -153,6 +166,8 @@ struct Push<'a> {
     /// as far as looked up: the earlier blocks of the records a push names, by the
     /// pushing device.
     logged: HashMap<ChangeId, Hlc>,
+    /// Records whose blocks by the pushing device have been read into `logged`.
+    logged_records: FastSet<Uuid>,
     /// Teams of records: `Some(team)` registered, `None` unknown. (Shared text: a
     /// change asks for its record's team, and copying it each time was a cost.)
     teams: HashMap<RecordKey, Option<Option<Rc<str>>>>,
@@ -190,15 +205,31 @@ fn parent_field(entity: EntityKind) -> Option<&'static str> {
 
 impl<'a> Push<'a> {
     fn new(t: &'a mut dyn Sql, clock: &'a Clock) -> Result<Push<'a>, ServerError> {
+        Push::carrying(t, clock, None)
+    }
+
+    /// A push that starts from what an earlier batch carried, when nothing was written
+    /// since (see [`Carry`]).
+    fn carrying(
+        t: &'a mut dyn Sql,
+        clock: &'a Clock,
+        carry: Option<Carry>,
+    ) -> Result<Push<'a>, ServerError> {
         let seq = lock_sequence(t)?;
+        let carry = carry.filter(|c| c.seq == seq);
+        let (logged, logged_records, teams, fields) = match carry {
+            Some(c) => (c.logged, c.logged_records, c.teams, c.fields),
+            None => Default::default(),
+        };
         Ok(Push {
             t,
             clock,
             seq,
             conflicts: 0,
-            logged: HashMap::default(),
-            teams: HashMap::default(),
-            fields: HashMap::default(),
+            logged,
+            logged_records,
+            teams,
+            fields,
             blocks: Vec::new(),
             new_records: HashMap::default(),
             dirty: Vec::new(),
@@ -228,9 +259,10 @@ impl<'a> Push<'a> {
         // acknowledged with the clock the log holds, and not applied twice.
         let ids: FastSet<Uuid> = changes
             .iter()
-            .filter(|c| c.device == device)
+            .filter(|c| c.device == device && !self.logged_records.contains(&c.record))
             .map(|c| c.record)
             .collect();
+        self.logged_records.extend(ids.iter().copied());
         let mut ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         ids.sort_unstable();
         let list: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -259,30 +291,38 @@ impl<'a> Push<'a> {
             wanted.entry(kind).or_default().extend(ids);
         }
         for (entity, ids) in &wanted {
-            let ids: Vec<String> = ids
-                .iter()
-                .filter(|id| !self.teams.contains_key(&(*entity, **id)))
-                .map(|id| id.to_string())
-                .collect();
-            let list: Vec<&str> = ids.iter().map(String::as_str).collect();
-            for id in &list {
-                if let Ok(id) = id.parse() {
-                    self.teams.insert((*entity, id), None);
+            // The state of the records the batch changes (and their team), and the
+            // team of their parents; what this push holds already is not read again.
+            let mut mine: Vec<String> = Vec::new();
+            let mut others: Vec<String> = Vec::new();
+            for id in ids {
+                let key = (*entity, *id);
+                if records.get(entity).is_some_and(|r| r.contains(id)) {
+                    if !self.fields.contains_key(&key) {
+                        mine.push(id.to_string());
+                    }
+                } else if !self.teams.contains_key(&key) {
+                    others.push(id.to_string());
                 }
             }
-            // The state only of the records the batch changes, not of their parents.
-            let (mine, parents): (Vec<&str>, Vec<&str>) = list.iter().partition(|id| {
-                id.parse::<Uuid>()
-                    .is_ok_and(|id| records.get(entity).is_some_and(|r| r.contains(&id)))
-            });
-            for (ids, with_state) in [(mine, true), (parents, false)] {
+            for (ids, with_state) in [(mine, true), (others, false)] {
+                let list: Vec<&str> = ids.iter().map(String::as_str).collect();
+                for id in &ids {
+                    if let Ok(id) = id.parse() {
+                        self.teams.entry((*entity, id)).or_insert(None);
+                        if with_state {
+                            // Records that do not exist yet have no fields.
+                            self.fields.insert((*entity, id), BTreeMap::new());
+                        }
+                    }
+                }
                 let sql = if with_state {
                     "SELECT record_id, team_id, state FROM records
                      WHERE entity = $1 AND record_id IN_LIST"
                 } else {
                     "SELECT record_id, team_id FROM records WHERE entity = $1 AND record_id IN_LIST"
                 };
-                for r in self.t.query_in(sql, &[entity.as_str().into()], &ids)? {
+                for r in self.t.query_in(sql, &[entity.as_str().into()], &list)? {
                     let Some(id) = r[0].text().and_then(|s| s.parse::<Uuid>().ok()) else {
                         continue;
                     };
@@ -293,12 +333,6 @@ impl<'a> Push<'a> {
                         self.fields.insert((*entity, id), state);
                     }
                 }
-            }
-        }
-        // Records that do not exist yet have no fields.
-        for (entity, ids) in &records {
-            for id in ids {
-                self.fields.entry((*entity, *id)).or_default();
             }
         }
         Ok(())
@@ -498,10 +532,24 @@ impl<'a> Push<'a> {
     }
 
     /// Flush, and store the last sequence number given.
-    fn finish(mut self) -> Result<u32, ServerError> {
+    fn finish(self) -> Result<u32, ServerError> {
+        Ok(self.finish_carrying()?.0)
+    }
+
+    /// [`Push::finish`], keeping what the next batch may carry.
+    fn finish_carrying(mut self) -> Result<(u32, Carry), ServerError> {
         self.flush()?;
         store_sequence(self.t, self.seq)?;
-        Ok(self.conflicts)
+        Ok((
+            self.conflicts,
+            Carry {
+                seq: self.seq,
+                logged: self.logged,
+                logged_records: self.logged_records,
+                teams: self.teams,
+                fields: self.fields,
+            },
+        ))
     }
 
     /// The value a field had at a given version, from the log (the base of a merge).
@@ -782,12 +830,25 @@ pub fn push(
     changes: Vec<Change>,
     clock: &Clock,
 ) -> Result<PushResponse, ServerError> {
+    Ok(push_carrying(t, caller, changes, clock, None)?.0)
+}
+
+/// [`push`], starting from what the previous batch of the same request carried (when
+/// nothing was written since), and giving what the next may carry. Call it again only
+/// after this transaction committed.
+pub fn push_carrying(
+    t: &mut dyn Sql,
+    caller: &Caller,
+    changes: Vec<Change>,
+    clock: &Clock,
+    carry: Option<Carry>,
+) -> Result<(PushResponse, Carry), ServerError> {
     if changes.len() > MAX_BATCH {
         return Err(ServerError::BadRequest(format!(
             "a push carries at most {MAX_BATCH} changes"
         )));
     }
-    let mut p = Push::new(t, clock)?;
+    let mut p = Push::carrying(t, clock, carry)?;
     p.caller_team = caller.user.team_id.map(|t| Rc::from(t.to_string()));
     p.prefetch(caller.device, &changes)?;
     let mut accepted = Vec::with_capacity(changes.len());
@@ -802,12 +863,15 @@ pub fn push(
             Err(reason) => rejected.push(Rejected { id, reason }),
         }
     }
-    let conflicts = p.finish()?;
-    Ok(PushResponse {
-        accepted,
-        rejected,
-        conflicts,
-    })
+    let (conflicts, carry) = p.finish_carrying()?;
+    Ok((
+        PushResponse {
+            accepted,
+            rejected,
+            conflicts,
+        },
+        carry,
+    ))
 }
 
 /// Accept one change; returns the clock the server holds it with, or why it was refused.
