@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 use voordeur_core::change::EntityKind::*;
 use voordeur_core::protocol::{
-    EnrolResponse, PullResponse, PushBatchesRequest, PushBatchesResponse, PushRequest,
-    PushResponse, ShortPushResponse, UserInfo, ANSWER_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
-    MAX_PUSH_BATCHES, PUSH_BATCHES_HEADER, SHORT_ANSWER,
+    push_batches_body, EnrolResponse, PullResponse, PushBatchesResponse, PushRequest, PushResponse,
+    ShortPushResponse, UserInfo, ANSWER_HEADER, MAX_BATCH, MAX_BATCH_HEADER, MAX_PUSH_BATCHES,
+    NDJSON, PUSH_BATCHES_HEADER, SHORT_ANSWER,
 };
 use voordeur_core::{Change, ChangeId, ConflictStatus, DeviceId, Hlc, Role};
 use voordeur_server::{auth, engine};
@@ -764,28 +764,28 @@ fn short_push_answer(backend: Backend) {
     assert_eq!(again.rejected, full.rejected);
 }
 
-/// `POST /v1/push/batches` with `body`.
+/// `POST /v1/push/batches` with `body`, as newline-delimited JSON.
 fn push_batches_reply(
     s: &TestServer,
     device: &Device,
-    body: &Value,
+    body: Vec<u8>,
 ) -> voordeur_tests::server::Reply {
-    s.send(json_body(
-        v1("POST", "/v1/push/batches", Some(&device.token)),
-        body,
-    ))
+    s.send(
+        v1("POST", "/v1/push/batches", Some(&device.token))
+            .header("content-type", NDJSON)
+            .body(Body::from(body))
+            .expect("request"),
+    )
 }
 
-fn batches_body(batches: &[&[Change]]) -> Value {
-    serde_json::to_value(PushBatchesRequest {
-        batches: batches
-            .iter()
-            .map(|b| PushRequest {
-                changes: b.to_vec(),
-            })
-            .collect(),
-    })
-    .expect("a body of batches")
+fn batches_body(batches: &[&[Change]]) -> Vec<u8> {
+    let batches: Vec<PushRequest> = batches
+        .iter()
+        .map(|b| PushRequest {
+            changes: b.to_vec(),
+        })
+        .collect();
+    push_batches_body(&batches).expect("a body of batches")
 }
 
 fn push_batches_in_one_request(backend: Backend) {
@@ -802,7 +802,7 @@ fn push_batches_in_one_request(backend: Backend) {
 
     // Three batches in one request: each answered as if pushed alone, in order.
     let body = batches_body(&[&first, &second, &third]);
-    let reply = push_batches_reply(s, anna, &body);
+    let reply = push_batches_reply(s, anna, body.clone());
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let answer: PushBatchesResponse = reply.parse();
     assert_eq!(answer.answers.len(), 3);
@@ -838,7 +838,7 @@ fn push_batches_in_one_request(backend: Backend) {
     );
 
     // The same request again: the same answers, nothing logged twice.
-    let again = push_batches_reply(s, anna, &body);
+    let again = push_batches_reply(s, anna, body.clone());
     assert_eq!(again.status, StatusCode::OK, "{}", again.text());
     assert_eq!(again.parse::<PushBatchesResponse>(), answer);
     assert_eq!(s.logged(), logged + 7);
@@ -846,43 +846,42 @@ fn push_batches_in_one_request(backend: Backend) {
     // An unreadable second batch: the first stays applied, the answer says why.
     let (_, fourth) = new_household(anna, "Kortelaan 4");
     let mut broken = batches_body(&[&fourth]);
-    broken["batches"]
-        .as_array_mut()
-        .expect("batches")
-        .push(json!({"blocks": 5}));
-    push_batches_reply(s, anna, &broken)
+    broken.extend_from_slice(b"{\"blocks\": 5}\n");
+    push_batches_reply(s, anna, broken)
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_request");
     assert_eq!(s.logged(), logged + 10, "the batch before it is applied");
 
-    // An unknown field before the batches: nothing applied.
+    // Refused before anything is applied: an unknown field in the first batch, text
+    // that is not JSON, another content type, a body over the limit.
     let (_, fifth) = new_household(anna, "Kortelaan 5");
-    // (written by hand: a JSON object of serde_json keeps its keys sorted)
-    let unknown = format!(
-        "{{\"extra\": 1, \"batches\": {}}}",
-        batches_body(&[&fifth])["batches"]
-    );
-    let reply = s.send(
+    let mut unknown: Value = serde_json::from_slice(&batches_body(&[&fifth])).expect("a batch");
+    unknown["extra"] = json!(1);
+    push_batches_reply(s, anna, format!("{unknown}\n").into_bytes())
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_request");
+    push_batches_reply(s, anna, b"{\"blocks\": [{".to_vec())
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    let as_json = s.send(
         v1("POST", "/v1/push/batches", Some(&anna.token))
             .header("content-type", "application/json")
-            .body(Body::from(unknown))
+            .body(Body::from(batches_body(&[&fifth])))
             .expect("request"),
     );
-    reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_request");
-    // Text that is not JSON, and more batches than the server takes.
-    let garbled = s.send(
-        v1("POST", "/v1/push/batches", Some(&anna.token))
-            .header("content-type", "application/json")
-            .body(Body::from("{\"batches\": [{"))
-            .expect("request"),
-    );
-    garbled.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    as_json.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request");
+    let mut huge = batches_body(&[&fifth]);
+    huge.resize(voordeur_server::api::MAX_BODY + 1, b' ');
+    push_batches_reply(s, anna, huge).assert_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    // More batches than the server takes: those before the limit are applied.
     let one: &[Change] = &[];
-    let too_many = batches_body(&[one; MAX_PUSH_BATCHES + 1]);
-    push_batches_reply(s, anna, &too_many)
+    push_batches_reply(s, anna, batches_body(&[one; MAX_PUSH_BATCHES + 1]))
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_request");
     assert_eq!(s.logged(), logged + 10, "nothing more applied");
     // Without a token: 401.
-    let anonymous = s.send(json_body(v1("POST", "/v1/push/batches", None), &body));
+    let anonymous = s.send(
+        v1("POST", "/v1/push/batches", None)
+            .header("content-type", NDJSON)
+            .body(Body::from(body))
+            .expect("request"),
+    );
     anonymous.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 

@@ -93,8 +93,6 @@ impl PushBody {
     /// What goes before the blocks of a push body, and after them.
     pub const HEAD: &'static [u8] = b"{\"blocks\":[";
     pub const TAIL: &'static [u8] = b"]}";
-    /// The same around the batches of a [`PushBatchesRequest`].
-    pub const BATCHES_HEAD: &'static [u8] = b"{\"batches\":[";
 
     /// The body of a request serialised the usual way.
     pub fn of(request: &PushRequest) -> Result<PushBody, serde_json::Error> {
@@ -205,16 +203,31 @@ impl ShortPushResponse {
 }
 
 /// Several push batches in one request (`POST /v1/push/batches`), so the server reads
-/// the next batch while it applies this one. Each batch is applied in its own
-/// transaction, in order, exactly as if pushed alone; a request cut off halfway keeps
-/// the batches applied before the cut, as separate pushes would.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PushBatchesRequest {
-    pub batches: Vec<PushRequest>,
+/// the next batch while it applies this one: newline-delimited JSON ([`NDJSON`]), one
+/// [`PushRequest`] per line, as [`push_batches_body`] writes it. Each batch is applied
+/// in its own transaction, in order, exactly as if pushed alone; a request cut off
+/// halfway keeps the batches applied before the cut, as separate pushes would.
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// The body of `POST /v1/push/batches` for these batches.
+pub fn push_batches_body(batches: &[PushRequest]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::new();
+    for b in batches {
+        serde_json::to_writer(&mut out, b)?;
+        out.push(b'\n');
+    }
+    Ok(out)
 }
 
-/// The answer to a [`PushBatchesRequest`]: the short answer to each batch, in order.
+/// The batches of a `POST /v1/push/batches` body.
+pub fn read_push_batches(body: &[u8]) -> Result<Vec<PushRequest>, serde_json::Error> {
+    body.split(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(serde_json::from_slice)
+        .collect()
+}
+
+/// The answer to `POST /v1/push/batches`: the short answer to each batch, in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushBatchesResponse {

@@ -269,67 +269,153 @@ async fn push(
     Ok(Json(resp).into_response())
 }
 
-/// Several batches in one request ([`PushBatchesRequest`]): one thread reads the body
-/// batch by batch and hands each over as soon as it is read, while this one applies the
-/// batch before it, each in its own transaction. What was applied stays applied when a
-/// later batch is unreadable or fails (the answer is then that error).
+/// Several batches in one request: newline-delimited JSON, one [`PushRequest`] per
+/// line ([`NDJSON`]). The body is read as it arrives (and is decompressed): a thread
+/// cuts it into lines and reads each batch as soon as its line is complete, while this
+/// one applies the batch before it, each in its own transaction. What was applied stays
+/// applied when a later batch is unreadable or fails (the answer is then that error).
 async fn push_batches(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: Caller,
-    JsonBytes(bytes): JsonBytes,
+    body: axum::body::Body,
 ) -> Result<Response, Response> {
+    use http_body_util::BodyExt;
+    let ndjson = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim() == NDJSON));
+    if !ndjson {
+        return Err(error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_request",
+            format!("expected a body with content type {NDJSON}"),
+        ));
+    }
     let now = state.now_ms();
     let origin = origin(&headers);
-    let answers =
-        tokio::task::spawn_blocking(move || apply_batches(&state, &caller, &bytes, now, &origin))
-            .await
-            .map_err(|e| ServerError::Db(format!("worker failed: {e}")).into_response())?;
+    let (chunks, received) = tokio::sync::mpsc::channel::<Result<Bytes, Response>>(64);
+    let work =
+        tokio::task::spawn_blocking(move || apply_batches(&state, &caller, received, now, &origin));
+    // The body goes to the reader in pieces of at least `PIECE` bytes: the decompressed
+    // frames are small, and handing each over on its own cost a wake-up each.
+    const PIECE: usize = 256 * 1024;
+    let mut body = body;
+    let mut size = 0usize;
+    let mut piece: Vec<u8> = Vec::with_capacity(PIECE);
+    loop {
+        let (chunk, end) = match body.frame().await {
+            None => (Ok(Bytes::from(std::mem::take(&mut piece))), true),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    size += data.len();
+                    if size > MAX_BODY {
+                        let too_large = error_response(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "too_large",
+                            format!("request body over {MAX_BODY} bytes"),
+                        );
+                        (Err(too_large), true)
+                    } else {
+                        piece.extend_from_slice(&data);
+                        if piece.len() < PIECE {
+                            continue;
+                        }
+                        let full = std::mem::replace(&mut piece, Vec::with_capacity(PIECE));
+                        (Ok(Bytes::from(full)), false)
+                    }
+                }
+                Err(_) => continue,
+            },
+            Some(Err(e)) => {
+                let unreadable = error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("unreadable request body: {e}"),
+                );
+                (Err(unreadable), true)
+            }
+        };
+        // A closed channel: applying stopped, and says why.
+        if chunks.send(chunk).await.is_err() || end {
+            break;
+        }
+    }
+    drop(chunks);
+    let answers = work
+        .await
+        .map_err(|e| ServerError::Db(format!("worker failed: {e}")).into_response())?;
     match answers {
         Ok(answers) => Ok(Json(PushBatchesResponse { answers }).into_response()),
         Err(BatchFailure::Applying(e)) => Err(e.into_response()),
         Err(BatchFailure::Reading(e)) => Err(invalid_body(&e)),
+        Err(BatchFailure::Refused(r)) => Err(*r),
     }
 }
 
-/// Why a request of batches stopped: a batch could not be applied, or read.
+/// Why a request of batches stopped: a batch could not be applied, or read, or the
+/// body was refused (too large, too many batches, cut off).
 enum BatchFailure {
     Applying(ServerError),
     Reading(serde_json::Error),
+    Refused(Box<Response>),
 }
 
 fn apply_batches(
     state: &AppState,
     caller: &Caller,
-    body: &[u8],
+    mut received: tokio::sync::mpsc::Receiver<Result<Bytes, Response>>,
     now: i64,
     origin: &str,
 ) -> Result<Vec<ShortPushResponse>, BatchFailure> {
     std::thread::scope(|scope| {
         let (hand_over, batches) = std::sync::mpsc::sync_channel::<PushRequest>(1);
         let reader = scope.spawn(move || {
-            let mut de = serde_json::Deserializer::from_slice(body);
-            serde::de::DeserializeSeed::deserialize(Batches(hand_over), &mut de)?;
-            de.end()
+            let mut lines = Lines::default();
+            let mut count = 0;
+            loop {
+                let chunk = received.blocking_recv();
+                let end = chunk.is_none();
+                if let Some(chunk) = chunk {
+                    lines.add(&chunk.map_err(|r| BatchFailure::Refused(Box::new(r)))?);
+                }
+                while let Some(line) = lines.next(end) {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    count += 1;
+                    if count > MAX_PUSH_BATCHES {
+                        return Err(BatchFailure::Refused(Box::new(error_response(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "bad_request",
+                            format!("a request carries at most {MAX_PUSH_BATCHES} batches"),
+                        ))));
+                    }
+                    let batch: PushRequest =
+                        serde_json::from_slice(line).map_err(BatchFailure::Reading)?;
+                    if hand_over.send(batch).is_err() {
+                        // Applying stopped, and says why.
+                        return Ok(());
+                    }
+                }
+                if end {
+                    return Ok(());
+                }
+            }
         });
         let mut answers = Vec::new();
         let applied = (|| {
             let mut carry = None;
-            let mut next = batches.recv().ok();
-            while let Some(batch) = next.take() {
-                // Only the last batch's commit waits for the disk, and flushes the
-                // others' with it: the answer comes after it (see `tx_unsynced`).
-                next = batches.recv().ok();
-                let apply = move |t: &mut dyn crate::db::Sql| {
+            while let Ok(batch) = batches.recv() {
+                // Commits that do not wait for the disk; the last one is flushed
+                // below, before the answer (see `tx_unsynced`).
+                let (resp, carried) = state.db.tx_unsynced(|t| {
                     push_batch(t, &state.clock, caller, batch.changes, now, origin, carry)
-                };
-                let (resp, carried) = match next {
-                    None => state.db.tx(apply)?,
-                    Some(_) => state.db.tx_unsynced(apply)?,
-                };
+                })?;
                 carry = Some(carried);
                 answers.push(ShortPushResponse::of(resp));
             }
+            state.db.tx(|_| Ok(()))?;
             Ok::<_, ServerError>(())
         })();
         // Stops the reader at its next batch when applying failed.
@@ -338,72 +424,54 @@ fn apply_batches(
             BatchFailure::Applying(ServerError::Db("the body reader failed".into()))
         })?;
         applied.map_err(BatchFailure::Applying)?;
-        read.map_err(BatchFailure::Reading)?;
+        read?;
         Ok(answers)
     })
 }
 
-/// Reads `{"batches": [...]}` and hands over each batch as soon as it is read; refuses
-/// more than [`MAX_PUSH_BATCHES`] and unknown fields.
-struct Batches(std::sync::mpsc::SyncSender<PushRequest>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Batches {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
+/// A body cut into lines as its chunks arrive; each byte is looked at once.
+#[derive(Default)]
+struct Lines {
+    buf: Vec<u8>,
+    /// Where the next line starts.
+    start: usize,
+    /// How far the buffer was searched for its end.
+    searched: usize,
 }
 
-impl<'de> serde::de::Visitor<'de> for Batches {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object with the field `batches`")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if key != "batches" {
-                return Err(serde::de::Error::unknown_field(&key, &["batches"]));
-            }
-            if seen {
-                return Err(serde::de::Error::duplicate_field("batches"));
-            }
-            seen = true;
-            map.next_value_seed(BatchList(&self.0))?;
+impl Lines {
+    fn add(&mut self, chunk: &[u8]) {
+        // What was read goes when it is at least half the buffer: each byte moves at
+        // most about once.
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.searched -= self.start;
+            self.start = 0;
         }
-        if !seen {
-            return Err(serde::de::Error::missing_field("batches"));
-        }
-        Ok(())
+        self.buf.extend_from_slice(chunk);
     }
-}
 
-struct BatchList<'a>(&'a std::sync::mpsc::SyncSender<PushRequest>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for BatchList<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for BatchList<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "a list of at most {MAX_PUSH_BATCHES} push batches")
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut n = 0;
-        while let Some(batch) = seq.next_element::<PushRequest>()? {
-            n += 1;
-            if n > MAX_PUSH_BATCHES {
-                return Err(serde::de::Error::invalid_length(n, &self));
+    /// The next complete line; at the `end` of the body, the rest too.
+    fn next(&mut self, end: bool) -> Option<&[u8]> {
+        let from = self.searched.max(self.start);
+        match memchr::memchr(b'\n', &self.buf[from..]) {
+            Some(i) => {
+                let line = self.start..from + i;
+                self.start = from + i + 1;
+                self.searched = self.start;
+                Some(&self.buf[line])
             }
-            if self.0.send(batch).is_err() {
-                return Err(serde::de::Error::custom("applying an earlier batch failed"));
+            None if end && self.start < self.buf.len() => {
+                let line = self.start..self.buf.len();
+                self.start = self.buf.len();
+                self.searched = self.start;
+                Some(&self.buf[line])
+            }
+            None => {
+                self.searched = self.buf.len();
+                None
             }
         }
-        Ok(())
     }
 }
 
@@ -485,4 +553,41 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    /// A body cut into chunks anywhere gives the same lines as the whole body.
+    #[test]
+    fn lines_come_whole_however_the_body_is_cut() {
+        let long = "x".repeat(10_000);
+        let body = format!("{{\"a\":1}}\n\n{long}\n{{\"b\":[2,3]}}\n{{\"last\":true}}");
+        let expected = vec![
+            "{\"a\":1}",
+            "",
+            long.as_str(),
+            "{\"b\":[2,3]}",
+            "{\"last\":true}",
+        ];
+        for size in [1, 2, 3, 7, 64, 999, 4096, body.len()] {
+            let mut lines = Lines::default();
+            let mut got: Vec<String> = Vec::new();
+            let chunks: Vec<&[u8]> = body.as_bytes().chunks(size).collect();
+            for (i, chunk) in chunks.iter().enumerate() {
+                lines.add(chunk);
+                let end = i + 1 == chunks.len();
+                while let Some(line) = lines.next(end) {
+                    got.push(String::from_utf8_lossy(line).into_owned());
+                }
+            }
+            assert_eq!(got, expected, "chunks of {size}");
+        }
+        // A body that ends with its line break has no empty last line.
+        let mut lines = Lines::default();
+        lines.add(b"{}\n");
+        assert_eq!(lines.next(true), Some(&b"{}"[..]));
+        assert_eq!(lines.next(true), None);
+    }
 }

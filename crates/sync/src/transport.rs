@@ -17,8 +17,8 @@ use std::time::Duration;
 use voordeur_core::protocol::{
     EnrolRequest, EnrolResponse, ErrorBody, PullResponse, PushBatchesResponse, PushBody,
     PushRequest, PushResponse, ShortPushResponse, UserInfo, ANSWER_HEADER, CURSOR_HEADER,
-    MAX_BATCH, MAX_BATCH_HEADER, MAX_PUSH_BATCHES, MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER,
-    PROTOCOL_VERSION, PUSH_BATCHES_HEADER, REVOKED_CODE, SHORT_ANSWER,
+    MAX_BATCH, MAX_BATCH_HEADER, MAX_PUSH_BATCHES, MORE_HEADER, NDJSON, PROTOCOL_2_BATCH,
+    PROTOCOL_HEADER, PROTOCOL_VERSION, PUSH_BATCHES_HEADER, REVOKED_CODE, SHORT_ANSWER,
 };
 use voordeur_core::ChangeId;
 
@@ -217,18 +217,20 @@ impl Shared for HttpTransport {
         );
         let mut batches = Vec::with_capacity(bodies.len());
         let write = || -> std::io::Result<()> {
-            if several {
-                gz.write_all(PushBody::BATCHES_HEAD)?;
-            }
-            for (i, body) in bodies.into_iter().enumerate() {
-                if i > 0 {
-                    gz.write_all(b",")?;
+            for mut body in bodies {
+                if several {
+                    // One batch per line. A raw line break in JSON can only be white
+                    // space between tokens (in a string it is escaped), so a space
+                    // stands in for one without changing the batch.
+                    for b in body.json.iter_mut().filter(|b| **b == b'\n') {
+                        *b = b' ';
+                    }
                 }
                 gz.write_all(&body.json)?;
+                if several {
+                    gz.write_all(b"\n")?;
+                }
                 batches.push(body.ids);
-            }
-            if several {
-                gz.write_all(PushBody::TAIL)?;
             }
             gz.flush()
         };
@@ -250,7 +252,10 @@ impl Shared for HttpTransport {
         let req = self
             .client
             .post(self.url(path)?)
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                header::CONTENT_TYPE,
+                if several { NDJSON } else { "application/json" },
+            )
             .header(header::CONTENT_ENCODING, "gzip")
             .header(ANSWER_HEADER, SHORT_ANSWER)
             .body(body);

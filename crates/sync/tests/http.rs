@@ -6,7 +6,7 @@ mod support;
 use serde_json::json;
 use support::stub::{Reply, Stub};
 use voordeur_core::protocol::{
-    Accepted, PullResponse, PushBatchesRequest, PushBatchesResponse, PushRequest, PushResponse,
+    read_push_batches, Accepted, PullResponse, PushBatchesResponse, PushRequest, PushResponse,
     Rejected, ShortPushResponse, ANSWER_HEADER, CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
     MAX_PUSH_JSON, MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION,
     PUSH_BATCHES_HEADER, SHORT_ANSWER,
@@ -616,12 +616,10 @@ fn several_batches_go_in_one_request_and_unanswered_ones_go_again_first() {
             .with_header(MAX_BATCH_HEADER, &LIMIT.to_string())
             .with_header(PUSH_BATCHES_HEADER, "3"),
         "/v1/push/batches" => {
-            let push: PushBatchesRequest =
-                serde_json::from_slice(&req.body).expect("a body of batches");
-            assert!(push.batches.len() <= 3, "{}", push.batches.len());
-            assert!(push.batches.iter().all(|b| b.changes.len() <= LIMIT));
-            let mut answers: Vec<ShortPushResponse> = push
-                .batches
+            let batches = read_push_batches(&req.body).expect("a body of batches");
+            assert!(batches.len() <= 3, "{}", batches.len());
+            assert!(batches.iter().all(|b| b.changes.len() <= LIMIT));
+            let mut answers: Vec<ShortPushResponse> = batches
                 .iter()
                 .map(|_| ShortPushResponse::of(PushResponse::default()))
                 .collect();
@@ -687,11 +685,7 @@ fn several_batches_go_in_one_request_and_unanswered_ones_go_again_first() {
         .filter(|r| r.path.starts_with("/v1/push"))
         .map(|r| match r.path.as_str() {
             "/v1/push" => vec![serde_json::from_slice(&r.body).expect("push body")],
-            _ => {
-                serde_json::from_slice::<PushBatchesRequest>(&r.body)
-                    .expect("a body of batches")
-                    .batches
-            }
+            _ => read_push_batches(&r.body).expect("a body of batches"),
         })
         .collect();
     assert_eq!(
