@@ -416,6 +416,10 @@ fn apply_batches(
                 answers.push(ShortPushResponse::of(resp));
             }
             state.db.tx(|_| Ok(()))?;
+            // What the batches carried is let go of off the answer's path.
+            if let Some(carry) = carry {
+                std::thread::spawn(move || drop(carry));
+            }
             Ok::<_, ServerError>(())
         })();
         // Stops the reader at its next batch when applying failed.

@@ -20,7 +20,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 /// was 5 % of a bulk push.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
 type FastSet<K> = std::collections::HashSet<K, foldhash::quality::RandomState>;
-use std::rc::Rc;
+// Shared team names: `Arc`, so what a batch carries may be dropped on another thread.
+use std::sync::Arc;
 use uuid::Uuid;
 use voordeur_core::change::{EntityKind, DELETED};
 use voordeur_core::merge::{decide, Decision, FieldState, MAX_CLOCK_AHEAD_MS};
@@ -144,7 +145,7 @@ pub struct Carry {
     seq: i64,
     logged: HashMap<ChangeId, Hlc>,
     logged_records: FastSet<Uuid>,
-    teams: HashMap<RecordKey, Option<Option<Rc<str>>>>,
+    teams: HashMap<RecordKey, Option<Option<Arc<str>>>>,
     fields: HashMap<RecordKey, BTreeMap<String, FieldState>>,
 }
 
@@ -170,7 +171,7 @@ struct Push<'a> {
     logged_records: FastSet<Uuid>,
     /// Teams of records: `Some(team)` registered, `None` unknown. (Shared text: a
     /// change asks for its record's team, and copying it each time was a cost.)
-    teams: HashMap<RecordKey, Option<Option<Rc<str>>>>,
+    teams: HashMap<RecordKey, Option<Option<Arc<str>>>>,
     /// Every field of a record, for records loaded (absent: not loaded yet).
     fields: HashMap<RecordKey, BTreeMap<String, FieldState>>,
     /// Blocks waiting to be logged.
@@ -181,7 +182,7 @@ struct Push<'a> {
     dirty: Vec<RecordKey>,
     dirty_set: FastSet<RecordKey>,
     /// The pushing user's team.
-    caller_team: Option<Rc<str>>,
+    caller_team: Option<Arc<str>>,
     /// A clock with a later wall time than this is too far ahead (read once per push:
     /// reading the system clock for every change was a visible cost).
     ahead_limit_ms: u64,
@@ -327,7 +328,7 @@ impl<'a> Push<'a> {
                         continue;
                     };
                     self.teams
-                        .insert((*entity, id), Some(r[1].text().map(Rc::from)));
+                        .insert((*entity, id), Some(r[1].text().map(Arc::from)));
                     if with_state {
                         let state = state::parse(r[2].text().unwrap_or("{}"))?;
                         self.fields.insert((*entity, id), state);
@@ -350,11 +351,11 @@ impl<'a> Push<'a> {
         &mut self,
         entity: EntityKind,
         record: Uuid,
-    ) -> Result<Option<Option<Rc<str>>>, ServerError> {
+    ) -> Result<Option<Option<Arc<str>>>, ServerError> {
         if let Some(team) = self.teams.get(&(entity, record)) {
             return Ok(team.clone());
         }
-        let team = record_team(self.t, entity, &record.to_string())?.map(|t| t.map(Rc::from));
+        let team = record_team(self.t, entity, &record.to_string())?.map(|t| t.map(Arc::from));
         self.teams.insert((entity, record), team.clone());
         Ok(team)
     }
@@ -362,7 +363,7 @@ impl<'a> Push<'a> {
     /// Register a record in a team's scope.
     fn add_record(&mut self, entity: EntityKind, record: Uuid, team: Option<&str>) {
         let key = (entity, record);
-        self.teams.insert(key, Some(team.map(Rc::from)));
+        self.teams.insert(key, Some(team.map(Arc::from)));
         self.new_records.insert(key, team.map(String::from));
         self.fields.entry(key).or_default();
         self.mark_dirty(key);
@@ -727,7 +728,7 @@ fn scope(
     p: &mut Push<'_>,
     caller: &Caller,
     c: &Change,
-) -> Result<Result<Option<Rc<str>>, Reason>, ServerError> {
+) -> Result<Result<Option<Arc<str>>, Reason>, ServerError> {
     let role = caller.user.role;
     let my_team = p.caller_team.clone();
     let record = c.record;
@@ -738,7 +739,7 @@ fn scope(
         _ => {}
     }
     let Some(my_team) = my_team.or(if role == Role::Admin {
-        Some(Rc::from(""))
+        Some(Arc::from(""))
     } else {
         None
     }) else {
@@ -849,7 +850,7 @@ pub fn push_carrying(
         )));
     }
     let mut p = Push::carrying(t, clock, carry)?;
-    p.caller_team = caller.user.team_id.map(|t| Rc::from(t.to_string()));
+    p.caller_team = caller.user.team_id.map(|t| Arc::from(t.to_string()));
     p.prefetch(caller.device, &changes)?;
     let mut accepted = Vec::with_capacity(changes.len());
     let mut rejected = Vec::new();
@@ -1255,7 +1256,7 @@ pub fn move_household(
             ],
         )?;
         p.teams
-            .insert((*entity, *id), Some(Some(Rc::from(team_id))));
+            .insert((*entity, *id), Some(Some(Arc::from(team_id))));
         let fields: Vec<(String, FieldState)> = p
             .record_fields(*entity, *id)?
             .iter()
