@@ -1264,6 +1264,11 @@ fn openapi_and_health(backend: Backend) {
     let spec = spec.json();
     assert!(spec["paths"]["/v1/push"].is_object(), "{}", spec["paths"]);
     assert!(spec["paths"]["/v1/pull"].is_object(), "{}", spec["paths"]);
+    assert!(
+        spec["paths"]["/v1/push/batches"]["post"]["requestBody"]["content"][NDJSON].is_object(),
+        "{}",
+        spec["paths"]
+    );
     let health = get("/health");
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.json()["status"], json!("ok"));
