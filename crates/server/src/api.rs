@@ -292,6 +292,12 @@ async fn push_batches(
             format!("expected a body with content type {NDJSON}"),
         ));
     }
+    // Each request of batches holds two threads while its body arrives: a few at a
+    // time, the others wait here without holding any.
+    let _slot = PUSH_BATCHES_SLOTS
+        .acquire()
+        .await
+        .map_err(|_| ServerError::Db("the server is stopping".into()).into_response())?;
     let now = state.now_ms();
     let origin = origin(&headers);
     let (chunks, received) = tokio::sync::mpsc::channel::<Result<Bytes, Response>>(64);
@@ -304,7 +310,16 @@ async fn push_batches(
     let mut size = 0usize;
     let mut piece: Vec<u8> = Vec::with_capacity(PIECE);
     loop {
-        let (chunk, end) = match body.frame().await {
+        let Ok(frame) = tokio::time::timeout(BODY_IDLE, body.frame()).await else {
+            let stalled = error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!("no part of the body came for {} s", BODY_IDLE.as_secs()),
+            );
+            let _ = chunks.send(Err(stalled)).await;
+            break;
+        };
+        let (chunk, end) = match frame {
             None => (Ok(Bytes::from(std::mem::take(&mut piece))), true),
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
@@ -352,6 +367,11 @@ async fn push_batches(
         Err(BatchFailure::Refused(r)) => Err(*r),
     }
 }
+
+/// How many requests of batches are read and applied at once.
+static PUSH_BATCHES_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+/// How long a request of batches may wait for the next part of its body.
+const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why a request of batches stopped: a batch could not be applied, or read, or the
 /// body was refused (too large, too many batches, cut off).
@@ -415,10 +435,10 @@ fn apply_batches(
                 carry = Some(carried);
                 answers.push(ShortPushResponse::of(resp));
             }
-            state.db.tx(|_| Ok(()))?;
+            state.db.flush()?;
             // What the batches carried is let go of off the answer's path.
             if let Some(carry) = carry {
-                std::thread::spawn(move || drop(carry));
+                drop(tokio::task::spawn_blocking(move || drop(carry)));
             }
             Ok::<_, ServerError>(())
         })();

@@ -259,6 +259,8 @@ pub struct SqliteDb {
     /// A transaction committed without waiting for the disk
     /// ([`Database::tx_unsynced`]) since the last one that waited.
     unsynced: std::sync::atomic::AtomicBool,
+    /// The connection is at `synchronous=NORMAL` (for an unsynced transaction).
+    normal: std::sync::atomic::AtomicBool,
 }
 
 /// Pages the WAL may grow to before a committing transaction checkpoints it itself,
@@ -312,6 +314,7 @@ impl SqliteDb {
             checkpoint: checkpointer(path)?,
             conn: Mutex::new(conn),
             unsynced: std::sync::atomic::AtomicBool::new(false),
+            normal: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -327,35 +330,47 @@ impl SqliteDb {
     ) -> Result<R, ServerError> {
         use std::sync::atomic::Ordering;
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if !synced {
-            conn.pragma_update(None, "synchronous", "NORMAL")
+        // The level is set before the transaction begins (SQLite refuses to change it
+        // inside one), from what this transaction needs: whatever became of the one
+        // before (an error, a panic), a synced transaction commits at FULL.
+        if self.normal.load(Ordering::Acquire) == synced {
+            let level = if synced { "FULL" } else { "NORMAL" };
+            conn.pragma_update(None, "synchronous", level)
                 .map_err(db_err)?;
+            self.normal.store(!synced, Ordering::Release);
         }
-        let result = (|| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            if synced && self.unsynced.load(Ordering::Acquire) {
-                tx.execute(
-                    "INSERT INTO counters(name, value) VALUES ('flushes', 1)
-                     ON CONFLICT(name) DO UPDATE SET value = value + 1",
-                    [],
-                )
-                .map_err(db_err)?;
-            }
-            let r = f(&mut SqliteTx(&tx))?;
-            tx.commit().map_err(db_err)?;
-            Ok(r)
-        })();
         if !synced {
-            conn.pragma_update(None, "synchronous", "FULL")
-                .map_err(db_err)?;
+            // Before anything can fail: at worst the next synced transaction flushes
+            // for nothing.
+            self.unsynced.store(true, Ordering::Release);
         }
-        let r = result?;
-        self.unsynced.store(!synced, Ordering::Release);
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        if synced && self.unsynced.load(Ordering::Acquire) {
+            tx.execute(
+                "INSERT INTO counters(name, value) VALUES ('flushes', 1)
+                 ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                [],
+            )
+            .map_err(db_err)?;
+        }
+        let r = f(&mut SqliteTx(&tx))?;
+        tx.commit().map_err(db_err)?;
+        if synced {
+            self.unsynced.store(false, Ordering::Release);
+        }
         // Full means a wake-up is already waiting.
         let _ = self.checkpoint.try_send(());
         Ok(r)
+    }
+
+    /// Make unsynced commits durable now, if there are any.
+    fn flush(&self) -> Result<(), ServerError> {
+        if self.unsynced.load(std::sync::atomic::Ordering::Acquire) {
+            self.tx(|_| Ok(()), true)?;
+        }
+        Ok(())
     }
 }
 
@@ -691,6 +706,15 @@ impl Database {
         }
     }
 
+    /// Make what [`Database::tx_unsynced`] committed durable now (nothing to do on
+    /// PostgreSQL, or when every commit waited).
+    pub fn flush(&self) -> Result<(), ServerError> {
+        match self {
+            Database::Sqlite(db) => db.flush(),
+            Database::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Apply the embedded migrations not applied yet, in file-name order, each in its own
     /// transaction with its version recorded.
     fn migrate(&self) -> Result<(), ServerError> {
@@ -818,5 +842,26 @@ mod tests {
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .expect("pragma");
         assert_eq!(level, 2, "back to FULL after an unsynced commit");
+        drop(conn);
+
+        // An unsynced transaction that fails, or panics: the next synced one still
+        // commits at FULL and flushes.
+        let failed: Result<(), ServerError> =
+            db.tx_unsynced(|_| Err(ServerError::Db("refused".into())));
+        assert!(failed.is_err());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.tx_unsynced(|t| -> Result<(), ServerError> {
+                audit(t)?;
+                panic!("in the middle of a transaction")
+            })
+        }));
+        assert!(panicked.is_err());
+        db.flush().expect("flush");
+        assert_eq!(flushes(), Some(2), "flushed once more");
+        let conn = sqlite.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let level: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(level, 2, "FULL again after a failed and a panicked one");
     }
 }

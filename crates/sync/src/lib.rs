@@ -165,6 +165,10 @@ fn push(
         let mut json = 0;
         while bodies.len() < per_request {
             let room = MAX_PUSH_JSON.saturating_sub(json);
+            if !bodies.is_empty() && room < MAX_PUSH_JSON / 8 {
+                // Too little room left for a batch worth its own line.
+                break;
+            }
             let (body, next) = store.pending_body_from(position, limit, room)?;
             if body.ids.is_empty() || (!bodies.is_empty() && body.json.len() > room) {
                 break;
@@ -202,6 +206,12 @@ fn push(
                 continue;
             };
             let responses = join(sending, "push")?;
+            if responses.is_empty() {
+                // Sending the same batches again would get the same answer, forever.
+                return Err(SyncError::Protocol(
+                    "the server answered a push without answering any of its batches".into(),
+                ));
+            }
             let complete = responses.len() == sent.len();
             if complete && sent.iter().zip(&responses).all(|(s, r)| answers_all(s, r)) {
                 if let Some((body, next)) = prepared.take() {

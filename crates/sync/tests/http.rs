@@ -706,3 +706,39 @@ fn several_batches_go_in_one_request_and_unanswered_ones_go_again_first() {
         .collect();
     assert_eq!(answered, outbox);
 }
+
+/// A server that answers a request of batches with no answers at all: the sync stops
+/// with an error instead of sending the same batches forever.
+#[test]
+fn a_request_of_batches_answered_with_nothing_stops_the_sync() {
+    let me = user();
+    let stub = Stub::start(move |req| match req.path.as_str() {
+        "/v1/me" => Reply::json(200, me.clone())
+            .with_header(MAX_BATCH_HEADER, "1000")
+            .with_header(PUSH_BATCHES_HEADER, "3"),
+        "/v1/push/batches" => Reply::json(
+            200,
+            serde_json::to_value(PushBatchesResponse { answers: vec![] }).expect("json"),
+        ),
+        _ => Reply::error(404, "not_found", "no such route"),
+    });
+    let (_dir, mut store) = enrolled_store(&stub.url);
+    retype_address(&mut store, 2_500);
+    let waiting = store.outbox_len().expect("outbox");
+    let transport = transport_for(&store).expect("transport");
+    assert!(matches!(
+        sync(&mut store, &transport, &mut |_| {}),
+        Err(SyncError::Protocol(_))
+    ));
+    assert_eq!(
+        store.outbox_len().expect("outbox"),
+        waiting,
+        "nothing settled"
+    );
+    let pushes = stub
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/v1/push"))
+        .count();
+    assert_eq!(pushes, 1, "asked once");
+}
