@@ -84,6 +84,24 @@ fn retype_address_with(store: &mut Store, times: usize, address: impl Fn(usize) 
     store.commit(&retyped).expect("commit");
 }
 
+/// The full answer to a push body that accepts every change as sent.
+fn accept_every_change(body: &[u8]) -> Reply {
+    let push: PushRequest = serde_json::from_slice(body).expect("push body");
+    let accepted = push
+        .changes
+        .iter()
+        .map(|c| Accepted::of(c, c.hlc))
+        .collect();
+    Reply::json(
+        200,
+        serde_json::to_value(PushResponse {
+            accepted,
+            ..PushResponse::default()
+        })
+        .expect("json"),
+    )
+}
+
 /// A stub server for push tests: `/v1/me` answers a user, `/v1/pull` has nothing new,
 /// and a push is answered by `answer`: how many of its changes, from the first, are
 /// accepted, or an error reply.
@@ -146,23 +164,7 @@ fn enrol_then_sync_over_http() {
             )
         }
         "/v1/me" => Reply::json(200, serde_json::to_value(&me).expect("json")),
-        "/v1/push" => {
-            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
-            let accepted: Vec<Accepted> = push
-                .changes
-                .iter()
-                .map(|c| Accepted::of(c, c.hlc))
-                .collect();
-            Reply::json(
-                200,
-                serde_json::to_value(PushResponse {
-                    accepted,
-                    rejected: vec![],
-                    conflicts: 0,
-                })
-                .expect("json"),
-            )
-        }
+        "/v1/push" => accept_every_change(&req.body),
         "/v1/pull" => Reply::json(
             200,
             serde_json::to_value(PullResponse {
@@ -632,22 +634,7 @@ fn several_batches_go_in_one_request_and_unanswered_ones_go_again_first() {
                 serde_json::to_value(PushBatchesResponse { answers }).expect("json"),
             )
         }
-        "/v1/push" => {
-            let push: PushRequest = serde_json::from_slice(&req.body).expect("push body");
-            let accepted = push
-                .changes
-                .iter()
-                .map(|c| Accepted::of(c, c.hlc))
-                .collect();
-            Reply::json(
-                200,
-                serde_json::to_value(PushResponse {
-                    accepted,
-                    ..PushResponse::default()
-                })
-                .expect("json"),
-            )
-        }
+        "/v1/push" => accept_every_change(&req.body),
         "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
         _ => Reply::error(404, "not_found", "no such route"),
     });
