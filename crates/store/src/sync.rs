@@ -116,6 +116,12 @@ pub struct OutboxPosition {
     last: Option<ChangeId>,
 }
 
+/// The change ids of outbox blocks read whole for a push, by `seq`, with nothing else
+/// changing those rows in between: blocks are only added (new `seq`s) and, by
+/// acknowledgements, removed or rewritten, which drop their entry here. An entry is
+/// used only while the row still holds as many changes (`n`).
+pub(crate) type OutboxIds = std::cell::RefCell<HashMap<i64, Vec<ChangeId>>>;
+
 /// The change ids of a stored block, read without its values.
 fn parse_block_ids(body: &str) -> Result<Vec<ChangeId>, StoreError> {
     #[derive(Deserialize)]
@@ -320,6 +326,9 @@ impl Store {
                 body.json.push(b',');
             }
             body.json.extend_from_slice(text.as_bytes());
+            if take == ids.len() {
+                self.outbox_ids.borrow_mut().insert(seq, ids.clone());
+            }
             let taken = &ids[skip..skip + take];
             at = OutboxPosition {
                 seq,
@@ -360,9 +369,10 @@ impl Store {
         let mut done = Acknowledged::default();
         let tx = self.conn.transaction()?;
         {
-            let mut next = tx.prepare_cached(
-                "SELECT seq, body FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1",
-            )?;
+            let mut next =
+                tx.prepare_cached("SELECT seq, n FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1")?;
+            let mut read = tx.prepare_cached("SELECT body FROM outbox WHERE seq = ?1")?;
+            let mut known = self.outbox_ids.borrow_mut();
             let mut remove = tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
             let mut rewrite =
                 tx.prepare_cached("UPDATE outbox SET n = ?2, body = ?3 WHERE seq = ?1")?;
@@ -373,18 +383,28 @@ impl Store {
             )?;
             let mut after = 0i64;
             while unsettled > 0 {
-                let Some((seq, body)) = next
-                    .query_row([after], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                    })
+                let Some((seq, n)) = next
+                    .query_row([after], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
                     .optional()?
                 else {
                     break;
                 };
                 after = seq;
                 // The usual case without parsing the values: every change of the block
-                // accepted as sent.
-                let ids = parse_block_ids(&body)?;
+                // accepted as sent, its ids known from the push that sent it.
+                let cached = known
+                    .remove(&seq)
+                    .filter(|ids| i64::try_from(ids.len()).is_ok_and(|len| len == n));
+                let mut body = None;
+                let ids = match cached {
+                    Some(ids) => ids,
+                    None => {
+                        let text: String = read.query_row([seq], |r| r.get(0))?;
+                        let ids = parse_block_ids(&text)?;
+                        body = Some(text);
+                        ids
+                    }
+                };
                 if ids
                     .iter()
                     .all(|id| accepted.get(id).is_some_and(|a| a.hlc.is_none()))
@@ -394,6 +414,10 @@ impl Store {
                     unsettled = unsettled.saturating_sub(ids.len());
                     continue;
                 }
+                let body = match body {
+                    Some(body) => body,
+                    None => read.query_row([seq], |r| r.get(0))?,
+                };
                 let mut waiting = Vec::new();
                 let mut settled = 0;
                 for mut change in parse_block(&body)?.into_changes() {
@@ -1205,6 +1229,51 @@ mod tests {
             .pending_body_from(&OutboxPosition::default(), 100, 10)
             .expect("one change");
         assert_eq!(body_changes(&one), all[..1]);
+    }
+
+    /// Blocks a push read whole are settled from the ids it read; a block rewritten by a
+    /// partial answer is read again, with what is left of it.
+    #[test]
+    fn answers_to_push_bodies_settle_blocks_read_whole_and_rewritten_ones() {
+        let mut d = device(T0);
+        for address in ["Lindenlaan 12", "Kastanjelaan 3", "Eikenlaan 7"] {
+            household(&mut d.store, address);
+        }
+        let all = d.store.pending(100).expect("pending");
+        let (first, at) = d
+            .store
+            .pending_body_from(&OutboxPosition::default(), 10, MAX_PUSH_JSON)
+            .expect("first");
+        let (second, _) = d
+            .store
+            .pending_body_from(&at, 10, MAX_PUSH_JSON)
+            .expect("second");
+        assert_eq!(first.ids.len(), 10, "two blocks read whole");
+        assert_eq!(second.ids.len(), 5);
+        // The first answer accepts the first block and three changes of the second.
+        let answer = |ids: &[ChangeId]| PushResponse {
+            accepted: ids
+                .iter()
+                .map(|id| Accepted { id: *id, hlc: None })
+                .collect(),
+            rejected: vec![],
+            conflicts: 0,
+        };
+        let acked = d.store.acknowledge(&answer(&first.ids[..8])).expect("ack");
+        assert_eq!(acked.accepted, 8);
+        assert_eq!(d.store.pending(100).expect("left"), all[8..].to_vec());
+        // The rewritten block is read again: its two changes, then the third block.
+        let (again, _) = d
+            .store
+            .pending_body_from(&OutboxPosition::default(), 10, MAX_PUSH_JSON)
+            .expect("again");
+        assert_eq!(body_changes(&again), all[8..].to_vec());
+        let acked = d.store.acknowledge(&answer(&again.ids)).expect("ack");
+        assert_eq!(acked.accepted, 7);
+        assert_eq!(d.store.outbox_len().expect("len"), 0);
+        // An answer for changes that are gone settles nothing (and is harmless).
+        let acked = d.store.acknowledge(&answer(&second.ids)).expect("ack");
+        assert_eq!(acked.accepted, 0);
     }
 
     #[test]
