@@ -3,6 +3,7 @@
 //! token, and by role and scope in the engine.
 
 use crate::auth::{self, Caller};
+use crate::batches::{self, BatchFailure};
 use crate::db::Database;
 use crate::engine;
 use crate::error::{error_response, ServerError};
@@ -203,7 +204,7 @@ async fn me(caller: Caller) -> impl IntoResponse {
 
 /// Apply one pushed batch in the transaction `t` (carrying on from the batch before it
 /// in the same request, see [`engine::Carry`]), note the device as seen and audit it.
-fn push_batch(
+pub(crate) fn push_batch(
     t: &mut dyn crate::db::Sql,
     clock: &Clock,
     caller: &Caller,
@@ -294,15 +295,16 @@ async fn push_batches(
     }
     // Each request of batches holds two threads while its body arrives: a few at a
     // time, the others wait here without holding any.
-    let _slot = PUSH_BATCHES_SLOTS
+    let _slot = batches::SLOTS
         .acquire()
         .await
         .map_err(|_| ServerError::Db("the server is stopping".into()).into_response())?;
     let now = state.now_ms();
     let origin = origin(&headers);
     let (chunks, received) = tokio::sync::mpsc::channel::<Result<Bytes, Response>>(64);
-    let work =
-        tokio::task::spawn_blocking(move || apply_batches(&state, &caller, received, now, &origin));
+    let work = tokio::task::spawn_blocking(move || {
+        batches::apply(&state, &caller, received, now, &origin)
+    });
     // The body goes to the reader in pieces of at least `PIECE` bytes: the decompressed
     // frames are small, and handing each over on its own cost a wake-up each.
     const PIECE: usize = 256 * 1024;
@@ -310,11 +312,14 @@ async fn push_batches(
     let mut size = 0usize;
     let mut piece: Vec<u8> = Vec::with_capacity(PIECE);
     loop {
-        let Ok(frame) = tokio::time::timeout(BODY_IDLE, body.frame()).await else {
+        let Ok(frame) = tokio::time::timeout(batches::BODY_IDLE, body.frame()).await else {
             let stalled = error_response(
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
-                format!("no part of the body came for {} s", BODY_IDLE.as_secs()),
+                format!(
+                    "no part of the body came for {} s",
+                    batches::BODY_IDLE.as_secs()
+                ),
             );
             let _ = chunks.send(Err(stalled)).await;
             break;
@@ -365,137 +370,6 @@ async fn push_batches(
         Err(BatchFailure::Applying(e)) => Err(e.into_response()),
         Err(BatchFailure::Reading(e)) => Err(invalid_body(&e)),
         Err(BatchFailure::Refused(r)) => Err(*r),
-    }
-}
-
-/// How many requests of batches are read and applied at once.
-static PUSH_BATCHES_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
-/// How long a request of batches may wait for the next part of its body.
-const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Why a request of batches stopped: a batch could not be applied, or read, or the
-/// body was refused (too large, too many batches, cut off).
-enum BatchFailure {
-    Applying(ServerError),
-    Reading(serde_json::Error),
-    Refused(Box<Response>),
-}
-
-fn apply_batches(
-    state: &AppState,
-    caller: &Caller,
-    mut received: tokio::sync::mpsc::Receiver<Result<Bytes, Response>>,
-    now: i64,
-    origin: &str,
-) -> Result<Vec<ShortPushResponse>, BatchFailure> {
-    std::thread::scope(|scope| {
-        let (hand_over, batches) = std::sync::mpsc::sync_channel::<PushRequest>(1);
-        let reader = scope.spawn(move || {
-            let mut lines = Lines::default();
-            let mut count = 0;
-            loop {
-                let chunk = received.blocking_recv();
-                let end = chunk.is_none();
-                if let Some(chunk) = chunk {
-                    lines.add(&chunk.map_err(|r| BatchFailure::Refused(Box::new(r)))?);
-                }
-                while let Some(line) = lines.next(end) {
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    count += 1;
-                    if count > MAX_PUSH_BATCHES {
-                        return Err(BatchFailure::Refused(Box::new(error_response(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "bad_request",
-                            format!("a request carries at most {MAX_PUSH_BATCHES} batches"),
-                        ))));
-                    }
-                    let batch: PushRequest =
-                        serde_json::from_slice(line).map_err(BatchFailure::Reading)?;
-                    if hand_over.send(batch).is_err() {
-                        // Applying stopped, and says why.
-                        return Ok(());
-                    }
-                }
-                if end {
-                    return Ok(());
-                }
-            }
-        });
-        let mut answers = Vec::new();
-        let applied = (|| {
-            let mut carry = None;
-            while let Ok(batch) = batches.recv() {
-                // Commits that do not wait for the disk; the last one is flushed
-                // below, before the answer (see `tx_unsynced`).
-                let (resp, carried) = state.db.tx_unsynced(|t| {
-                    push_batch(t, &state.clock, caller, batch.changes, now, origin, carry)
-                })?;
-                carry = Some(carried);
-                answers.push(ShortPushResponse::of(resp));
-            }
-            state.db.flush()?;
-            // What the batches carried is let go of off the answer's path.
-            if let Some(carry) = carry {
-                drop(tokio::task::spawn_blocking(move || drop(carry)));
-            }
-            Ok::<_, ServerError>(())
-        })();
-        // Stops the reader at its next batch when applying failed.
-        drop(batches);
-        let read = reader.join().map_err(|_| {
-            BatchFailure::Applying(ServerError::Db("the body reader failed".into()))
-        })?;
-        applied.map_err(BatchFailure::Applying)?;
-        read?;
-        Ok(answers)
-    })
-}
-
-/// A body cut into lines as its chunks arrive; each byte is looked at once.
-#[derive(Default)]
-struct Lines {
-    buf: Vec<u8>,
-    /// Where the next line starts.
-    start: usize,
-    /// How far the buffer was searched for its end.
-    searched: usize,
-}
-
-impl Lines {
-    fn add(&mut self, chunk: &[u8]) {
-        // What was read goes when it is at least half the buffer: each byte moves at
-        // most about once.
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
-            self.searched -= self.start;
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(chunk);
-    }
-
-    /// The next complete line; at the `end` of the body, the rest too.
-    fn next(&mut self, end: bool) -> Option<&[u8]> {
-        let from = self.searched.max(self.start);
-        match memchr::memchr(b'\n', &self.buf[from..]) {
-            Some(i) => {
-                let line = self.start..from + i;
-                self.start = from + i + 1;
-                self.searched = self.start;
-                Some(&self.buf[line])
-            }
-            None if end && self.start < self.buf.len() => {
-                let line = self.start..self.buf.len();
-                self.start = self.buf.len();
-                self.searched = self.start;
-                Some(&self.buf[line])
-            }
-            None => {
-                self.searched = self.buf.len();
-                None
-            }
-        }
     }
 }
 
@@ -577,41 +451,4 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .with_state(state)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Lines;
-
-    /// A body cut into chunks anywhere gives the same lines as the whole body.
-    #[test]
-    fn lines_come_whole_however_the_body_is_cut() {
-        let long = "x".repeat(10_000);
-        let body = format!("{{\"a\":1}}\n\n{long}\n{{\"b\":[2,3]}}\n{{\"last\":true}}");
-        let expected = vec![
-            "{\"a\":1}",
-            "",
-            long.as_str(),
-            "{\"b\":[2,3]}",
-            "{\"last\":true}",
-        ];
-        for size in [1, 2, 3, 7, 64, 999, 4096, body.len()] {
-            let mut lines = Lines::default();
-            let mut got: Vec<String> = Vec::new();
-            let chunks: Vec<&[u8]> = body.as_bytes().chunks(size).collect();
-            for (i, chunk) in chunks.iter().enumerate() {
-                lines.add(chunk);
-                let end = i + 1 == chunks.len();
-                while let Some(line) = lines.next(end) {
-                    got.push(String::from_utf8_lossy(line).into_owned());
-                }
-            }
-            assert_eq!(got, expected, "chunks of {size}");
-        }
-        // A body that ends with its line break has no empty last line.
-        let mut lines = Lines::default();
-        lines.add(b"{}\n");
-        assert_eq!(lines.next(true), Some(&b"{}"[..]));
-        assert_eq!(lines.next(true), None);
-    }
 }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+mod batches;
 pub mod db;
 pub mod demo;
 pub mod engine;
