@@ -281,7 +281,6 @@ async fn push_batches(
     caller: Caller,
     body: axum::body::Body,
 ) -> Result<Response, Response> {
-    use http_body_util::BodyExt;
     let ndjson = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -305,62 +304,7 @@ async fn push_batches(
     let work = tokio::task::spawn_blocking(move || {
         batches::apply(&state, &caller, received, now, &origin)
     });
-    // The body goes to the reader in pieces of at least `PIECE` bytes: the decompressed
-    // frames are small, and handing each over on its own cost a wake-up each.
-    const PIECE: usize = 256 * 1024;
-    let mut body = body;
-    let mut size = 0usize;
-    let mut piece: Vec<u8> = Vec::with_capacity(PIECE);
-    loop {
-        let Ok(frame) = tokio::time::timeout(batches::BODY_IDLE, body.frame()).await else {
-            let stalled = error_response(
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                format!(
-                    "no part of the body came for {} s",
-                    batches::BODY_IDLE.as_secs()
-                ),
-            );
-            let _ = chunks.send(Err(stalled)).await;
-            break;
-        };
-        let (chunk, end) = match frame {
-            None => (Ok(Bytes::from(std::mem::take(&mut piece))), true),
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => {
-                    size += data.len();
-                    if size > MAX_BODY {
-                        let too_large = error_response(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "too_large",
-                            format!("request body over {MAX_BODY} bytes"),
-                        );
-                        (Err(too_large), true)
-                    } else {
-                        piece.extend_from_slice(&data);
-                        if piece.len() < PIECE {
-                            continue;
-                        }
-                        let full = std::mem::replace(&mut piece, Vec::with_capacity(PIECE));
-                        (Ok(Bytes::from(full)), false)
-                    }
-                }
-                Err(_) => continue,
-            },
-            Some(Err(e)) => {
-                let unreadable = error_response(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!("unreadable request body: {e}"),
-                );
-                (Err(unreadable), true)
-            }
-        };
-        // A closed channel: applying stopped, and says why.
-        if chunks.send(chunk).await.is_err() || end {
-            break;
-        }
-    }
+    batches::forward(body, &chunks).await;
     drop(chunks);
     let answers = work
         .await

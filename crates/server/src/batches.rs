@@ -3,7 +3,7 @@
 //! each batch is handed over as soon as its line is complete to the thread that applies
 //! them in order, each in its own transaction (see `crate::api::push_batches`).
 
-use crate::api::{push_batch, AppState};
+use crate::api::{push_batch, AppState, MAX_BODY};
 use crate::auth::Caller;
 use crate::error::{error_response, ServerError};
 use axum::body::Bytes;
@@ -15,6 +15,67 @@ use voordeur_core::protocol::{PushRequest, ShortPushResponse, MAX_PUSH_BATCHES};
 pub(crate) static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 /// How long a request of batches may wait for the next part of its body.
 pub(crate) const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Hand the body to [`apply`]'s reader as it arrives (decompressed), in pieces of at
+/// least 256 KiB (the decompressed frames are small, and handing each over on its own
+/// cost a wake-up each), up to [`MAX_BODY`] bytes. A body over the limit, one that
+/// cannot be read or one that stalls for [`BODY_IDLE`] ends with that error, after
+/// what came before it.
+pub(crate) async fn forward(
+    mut body: axum::body::Body,
+    chunks: &tokio::sync::mpsc::Sender<Result<Bytes, Response>>,
+) {
+    use http_body_util::BodyExt;
+    const PIECE: usize = 256 * 1024;
+    let mut size = 0usize;
+    let mut piece: Vec<u8> = Vec::with_capacity(PIECE);
+    let failure = loop {
+        let Ok(frame) = tokio::time::timeout(BODY_IDLE, body.frame()).await else {
+            break error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!("no part of the body came for {} s", BODY_IDLE.as_secs()),
+            );
+        };
+        let data = match frame {
+            None => {
+                // The end: what is left, and the channel closes.
+                let _ = chunks.send(Ok(Bytes::from(piece))).await;
+                return;
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            Some(Err(e)) => {
+                break error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("unreadable request body: {e}"),
+                )
+            }
+        };
+        size += data.len();
+        if size > MAX_BODY {
+            break error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("request body over {MAX_BODY} bytes"),
+            );
+        }
+        piece.extend_from_slice(&data);
+        if piece.len() >= PIECE {
+            let full = std::mem::replace(&mut piece, Vec::with_capacity(PIECE));
+            // A closed channel: applying stopped, and says why.
+            if chunks.send(Ok(Bytes::from(full))).await.is_err() {
+                return;
+            }
+        }
+    };
+    if chunks.send(Ok(Bytes::from(piece))).await.is_ok() {
+        let _ = chunks.send(Err(failure)).await;
+    }
+}
 
 /// Why a request of batches stopped: a batch could not be applied, or read, or the
 /// body was refused (too large, too many batches, cut off).
