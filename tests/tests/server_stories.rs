@@ -836,6 +836,25 @@ fn push_batches_in_one_request(backend: Backend) {
         bilal.value(Household, h1, "postcode"),
         Some(&json!("1234 AB"))
     );
+    // The log holds each change as it was sent (the server keeps the text of what it
+    // takes unaltered), and the re-stamped one with the clock the server gave it.
+    let restamped = answer.answers[1].restamped[0].stored(ahead.hlc);
+    assert_ne!(restamped, ahead.hlc);
+    let overwritten = |c: &&Change| c.record == h1 && c.field == "postcode";
+    for c in first
+        .iter()
+        .filter(|c| !overwritten(c))
+        .chain(&third)
+        .chain([&ahead])
+    {
+        let mut expected = c.clone();
+        expected.author = Some(anna.user.id);
+        if c.id == ahead.id {
+            expected.hlc = restamped;
+        }
+        let pulled = bilal.get(c.entity, c.record, &c.field);
+        assert_eq!(pulled, Some(&expected), "{}", c.field);
+    }
 
     // The same request again: the same answers, nothing logged twice.
     let again = push_batches_reply(s, anna, body.clone());
@@ -933,7 +952,15 @@ fn batches_carry_on_only_while_nothing_was_written_between(backend: Backend) {
     let push = |changes: Vec<Change>, carry: Option<engine::Carry>| {
         s.state
             .db
-            .tx(|t| engine::push_carrying(t, &anna_caller, changes, &s.state.clock, carry))
+            .tx(|t| {
+                engine::push_carrying(
+                    t,
+                    &anna_caller,
+                    engine::Pushed::new(changes),
+                    &s.state.clock,
+                    carry,
+                )
+            })
             .expect("push")
     };
     let (h, first) = new_household(anna, "Kortelaan 9");

@@ -14,6 +14,7 @@ use crate::ids::{ChangeId, DeviceId, UserId};
 use serde::de::Deserializer;
 use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -182,6 +183,78 @@ pub fn serialize_blocks<S: Serializer>(changes: &[Change], s: S) -> Result<S::Ok
     Blocks(changes).serialize(s)
 }
 
+/// The field entries of a list of blocks as they were sent: one text per change, in
+/// order (see [`read_sent_blocks`]).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SentTexts {
+    text: String,
+    /// Where each change's text ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl SentTexts {
+    /// The field entry of the `i`th change, as it was sent.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let start = match i {
+            0 => 0,
+            i => *self.ends.get(i - 1)?,
+        };
+        self.text.get(start..*self.ends.get(i)?)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+/// A [`Block`] whose field entries are kept as sent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SentBlock<'a> {
+    entity: EntityKind,
+    record: Uuid,
+    device: DeviceId,
+    #[serde(default)]
+    author: Option<UserId>,
+    #[serde(borrow)]
+    changes: Vec<&'a RawValue>,
+}
+
+/// The JSON object `{"blocks": [...]}` (a push request), its blocks kept as sent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SentPush<'a> {
+    #[serde(borrow)]
+    blocks: Vec<SentBlock<'a>>,
+}
+
+/// A push request's JSON (`{"blocks": [...]}`, see `protocol::PushRequest`) read as its
+/// changes and the text each field entry was sent as: the same changes, and the same
+/// errors for what is not one, as reading a `PushRequest`. The server logs a change it
+/// takes unaltered from its text, instead of writing it again.
+pub fn read_sent_blocks(json: &[u8]) -> Result<(Vec<Change>, SentTexts), serde_json::Error> {
+    let push: SentPush = serde_json::from_slice(json)?;
+    let n = push.blocks.iter().map(|b| b.changes.len()).sum();
+    let mut changes = Vec::with_capacity(n);
+    let mut texts = SentTexts {
+        text: String::with_capacity(json.len()),
+        ends: Vec::with_capacity(n),
+    };
+    for b in push.blocks {
+        for raw in b.changes {
+            let f: FieldChange = serde_json::from_str(raw.get())?;
+            changes.push(f.into_change(b.entity, b.record, b.device, b.author));
+            texts.text.push_str(raw.get());
+            texts.ends.push(texts.text.len());
+        }
+    }
+    Ok((changes, texts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +317,52 @@ mod tests {
             .map(|o| o.remove("extra"));
         v[0]["extra"] = json!(1);
         assert!(serde_json::from_value::<Vec<Block>>(v).is_err());
+    }
+
+    #[test]
+    fn sent_blocks_read_as_the_changes_with_the_text_of_each_entry() {
+        let (a, b) = (DeviceId::new(), DeviceId::new());
+        let r = Uuid::now_v7();
+        let mut cs = vec![
+            change(r, a, "answer.x", 1),
+            change(r, a, "answer.y", 2),
+            change(Uuid::now_v7(), a, "status", 3),
+        ];
+        cs[1].author = cs[0].author;
+        cs[2].hlc.device = b;
+        cs[2].base = Some(Hlc::zero(b));
+        cs[2].value = json!({"tekst": "regel 1\nregel \"2\"", "n": [1.5, null]});
+        let json = format!(
+            "{{ \"blocks\" : {} }}",
+            serde_json::to_string(&Blocks(&cs)).unwrap_or_default()
+        );
+        let (changes, texts) = read_sent_blocks(json.as_bytes()).expect("read");
+        assert_eq!(changes, cs);
+        assert_eq!(texts.len(), 3);
+        for (i, c) in cs.iter().enumerate() {
+            let text = texts.get(i).expect("text");
+            let f: FieldChange = serde_json::from_str(text).expect("an entry");
+            assert_eq!(f.into_change(c.entity, c.record, c.device, c.author), *c);
+            assert_eq!(
+                text,
+                serde_json::to_string(&FieldChangeRef(c)).unwrap_or_default()
+            );
+        }
+        assert_eq!(texts.get(3), None);
+
+        // What a block may not hold is refused as before, at either level.
+        let mut v: Value = serde_json::from_str(&json).unwrap_or_default();
+        v["blocks"][0]["changes"][1]["extra"] = json!(1);
+        assert!(read_sent_blocks(v.to_string().as_bytes()).is_err());
+        let mut v: Value = serde_json::from_str(&json).unwrap_or_default();
+        v["blocks"][0]["extra"] = json!(1);
+        assert!(read_sent_blocks(v.to_string().as_bytes()).is_err());
+        let mut v: Value = serde_json::from_str(&json).unwrap_or_default();
+        v["extra"] = json!(1);
+        assert!(read_sent_blocks(v.to_string().as_bytes()).is_err());
+        let mut v: Value = serde_json::from_str(&json).unwrap_or_default();
+        v["blocks"][0]["changes"][0]["at"] = json!("gisteren");
+        assert!(read_sent_blocks(v.to_string().as_bytes()).is_err());
+        assert!(read_sent_blocks(b"{\"blocks\":[").is_err());
     }
 }

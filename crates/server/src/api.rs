@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use voordeur_core::protocol::*;
-use voordeur_core::{Change, Clock};
+use voordeur_core::Clock;
 
 /// The largest request body, after decompression.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -208,13 +208,13 @@ pub(crate) fn push_batch(
     t: &mut dyn crate::db::Sql,
     clock: &Clock,
     caller: &Caller,
-    changes: Vec<Change>,
+    pushed: engine::Pushed<'_>,
     now: i64,
     origin: &str,
     carry: Option<engine::Carry>,
 ) -> Result<(PushResponse, engine::Carry), ServerError> {
-    let sent = changes.len();
-    let (resp, carry) = engine::push_carrying(t, caller, changes, clock, carry)?;
+    let sent = pushed.changes.len();
+    let (resp, carry) = engine::push_carrying(t, caller, pushed, clock, carry)?;
     t.execute(
         "UPDATE devices SET last_seen_ms = $1 WHERE id = $2",
         &[now.into(), caller.device.to_string().into()],
@@ -254,7 +254,16 @@ async fn push(
         .is_some_and(|v| v.as_bytes() == SHORT_ANSWER.as_bytes());
     let resp = state
         .tx(move |t, clock| {
-            push_batch(t, clock, &caller, req.changes, now, &origin, None).map(|(resp, _)| resp)
+            push_batch(
+                t,
+                clock,
+                &caller,
+                engine::Pushed::new(req.changes),
+                now,
+                &origin,
+                None,
+            )
+            .map(|(resp, _)| resp)
         })
         .await?;
     if short {

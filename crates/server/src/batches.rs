@@ -5,11 +5,14 @@
 
 use crate::api::{push_batch, AppState, MAX_BODY};
 use crate::auth::Caller;
+use crate::engine;
 use crate::error::{error_response, ServerError};
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::Response;
-use voordeur_core::protocol::{PushRequest, ShortPushResponse, MAX_PUSH_BATCHES};
+use voordeur_core::protocol::{ShortPushResponse, MAX_PUSH_BATCHES};
+use voordeur_core::wire::{read_sent_blocks, SentTexts};
+use voordeur_core::Change;
 
 /// How many requests of batches are read and applied at once.
 pub(crate) static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
@@ -93,7 +96,8 @@ pub(crate) fn apply(
     origin: &str,
 ) -> Result<Vec<ShortPushResponse>, BatchFailure> {
     std::thread::scope(|scope| {
-        let (hand_over, batches) = std::sync::mpsc::sync_channel::<PushRequest>(1);
+        // Each batch (a `PushRequest`) with the text its changes were sent as.
+        let (hand_over, batches) = std::sync::mpsc::sync_channel::<(Vec<Change>, SentTexts)>(1);
         let reader = scope.spawn(move || {
             let mut lines = Lines::default();
             let mut count = 0;
@@ -115,8 +119,7 @@ pub(crate) fn apply(
                             format!("a request carries at most {MAX_PUSH_BATCHES} batches"),
                         ))));
                     }
-                    let batch: PushRequest =
-                        serde_json::from_slice(line).map_err(BatchFailure::Reading)?;
+                    let batch = read_sent_blocks(line).map_err(BatchFailure::Reading)?;
                     if hand_over.send(batch).is_err() {
                         // Applying stopped, and says why.
                         return Ok(());
@@ -130,11 +133,15 @@ pub(crate) fn apply(
         let mut answers = Vec::new();
         let applied = (|| {
             let mut carry = None;
-            while let Ok(batch) = batches.recv() {
+            while let Ok((changes, texts)) = batches.recv() {
                 // Commits that do not wait for the disk; the last one is flushed
                 // below, before the answer (see `tx_unsynced`).
                 let (resp, carried) = state.db.tx_unsynced(|t| {
-                    push_batch(t, &state.clock, caller, batch.changes, now, origin, carry)
+                    let pushed = engine::Pushed {
+                        changes,
+                        texts: Some(&texts),
+                    };
+                    push_batch(t, &state.clock, caller, pushed, now, origin, carry)
                 })?;
                 carry = Some(carried);
                 answers.push(ShortPushResponse::of(resp));

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use voordeur_core::change::{EntityKind, DELETED};
 use voordeur_core::merge::{decide, Decision, FieldState, MAX_CLOCK_AHEAD_MS};
 use voordeur_core::protocol::{Accepted, PullResponse, PushResponse, Rejected, MAX_BATCH};
-use voordeur_core::wire::{BlockRef, FieldChange, FieldChangeRef};
+use voordeur_core::wire::{BlockRef, FieldChange, FieldChangeRef, SentTexts};
 use voordeur_core::*;
 
 /// Take the sequence counter for this transaction; returns the last number given.
@@ -436,8 +436,14 @@ impl<'a> Push<'a> {
         Ok(())
     }
 
-    /// Give a change the next sequence number and add it to the log's blocks.
-    fn log(&mut self, c: &Change, team: Option<&str>) -> Result<(), ServerError> {
+    /// Give a change the next sequence number and add it to the log's blocks: as
+    /// `sent`, the text its device sent it as, when it is taken unaltered.
+    fn log(
+        &mut self,
+        c: &Change,
+        team: Option<&str>,
+        sent: Option<&str>,
+    ) -> Result<(), ServerError> {
         self.seq += 1;
         self.logged.insert(c.id, c.hlc);
         let same = self.blocks.last().is_some_and(|last| {
@@ -464,8 +470,11 @@ impl<'a> Push<'a> {
             .last_mut()
             .ok_or_else(|| ServerError::Db("no block to log into".into()))?;
         block.text.push(if block.n == 0 { b'[' } else { b',' });
-        serde_json::to_writer(&mut block.text, &FieldChangeRef(c))
-            .map_err(|e| ServerError::Db(e.to_string()))?;
+        match sent {
+            Some(text) => block.text.extend_from_slice(text.as_bytes()),
+            None => serde_json::to_writer(&mut block.text, &FieldChangeRef(c))
+                .map_err(|e| ServerError::Db(e.to_string()))?,
+        }
         block.n += 1;
         block.seq = self.seq;
         Ok(())
@@ -607,7 +616,7 @@ impl<'a> Push<'a> {
             device: self.clock.device(),
             author: None,
         };
-        self.log(&c, team)?;
+        self.log(&c, team, None)?;
         self.put_field(c.clone())?;
         Ok(c)
     }
@@ -831,7 +840,23 @@ pub fn push(
     changes: Vec<Change>,
     clock: &Clock,
 ) -> Result<PushResponse, ServerError> {
-    Ok(push_carrying(t, caller, changes, clock, None)?.0)
+    Ok(push_carrying(t, caller, Pushed::new(changes), clock, None)?.0)
+}
+
+/// A pushed batch: its changes, and the text each was sent as when known (in order):
+/// a change taken unaltered is logged as that text.
+pub struct Pushed<'a> {
+    pub changes: Vec<Change>,
+    pub texts: Option<&'a SentTexts>,
+}
+
+impl Pushed<'_> {
+    pub fn new(changes: Vec<Change>) -> Pushed<'static> {
+        Pushed {
+            changes,
+            texts: None,
+        }
+    }
 }
 
 /// [`push`], starting from what the previous batch of the same request carried (when
@@ -840,10 +865,11 @@ pub fn push(
 pub fn push_carrying(
     t: &mut dyn Sql,
     caller: &Caller,
-    changes: Vec<Change>,
+    pushed: Pushed<'_>,
     clock: &Clock,
     carry: Option<Carry>,
 ) -> Result<(PushResponse, Carry), ServerError> {
+    let Pushed { changes, texts } = pushed;
     if changes.len() > MAX_BATCH {
         return Err(ServerError::BadRequest(format!(
             "a push carries at most {MAX_BATCH} changes"
@@ -854,12 +880,13 @@ pub fn push_carrying(
     p.prefetch(caller.device, &changes)?;
     let mut accepted = Vec::with_capacity(changes.len());
     let mut rejected = Vec::new();
-    for c in changes {
-        let (id, sent) = (c.id, c.hlc);
-        match accept(&mut p, caller, c)? {
+    for (i, c) in changes.into_iter().enumerate() {
+        let (id, sent_hlc) = (c.id, c.hlc);
+        let text = texts.and_then(|s| s.get(i));
+        match accept(&mut p, caller, c, text)? {
             Ok(stored) => accepted.push(Accepted {
                 id,
-                hlc: (stored != sent).then_some(stored),
+                hlc: (stored != sent_hlc).then_some(stored),
             }),
             Err(reason) => rejected.push(Rejected { id, reason }),
         }
@@ -875,11 +902,13 @@ pub fn push_carrying(
     ))
 }
 
-/// Accept one change; returns the clock the server holds it with, or why it was refused.
+/// Accept one change (`text`: as it was sent, if known); returns the clock the server
+/// holds it with, or why it was refused.
 fn accept(
     p: &mut Push<'_>,
     caller: &Caller,
     mut c: Change,
+    mut text: Option<&str>,
 ) -> Result<Result<Hlc, Reason>, ServerError> {
     if let Err(e) = c.check() {
         return Ok(Err(e.to_string()));
@@ -899,6 +928,8 @@ fn accept(
     // Clock rule: a stamp too far ahead of ours is replaced by ours.
     if c.hlc.wall_ms > p.ahead_limit_ms {
         c.hlc = p.clock.now();
+        // Logged with the clock it is held with.
+        text = None;
     } else {
         p.clock.observe(&c.hlc);
     }
@@ -951,7 +982,7 @@ fn accept(
         && c.value == json!(ConflictStatus::Resolved);
     let (entity, record, hlc) = (c.entity, c.record, c.hlc);
     // The incoming change is logged first, then what the server makes of it.
-    p.log(&c, team)?;
+    p.log(&c, team, text)?;
     match decision {
         Decision::Apply => p.put_field(c)?,
         Decision::Keep => {}
@@ -1280,7 +1311,7 @@ pub fn move_household(
                 device: state.device,
                 author: state.author,
             };
-            p.log(&again, Some(team_id))?;
+            p.log(&again, Some(team_id), None)?;
             moved.fields += 1;
         }
     }
@@ -1296,7 +1327,7 @@ pub fn move_household(
         id: ChangeId::new(),
         ..change
     };
-    p.log(&farewell, Some(&old))?;
+    p.log(&farewell, Some(&old), None)?;
     p.finish()?;
     Ok(moved)
 }
