@@ -69,6 +69,7 @@ stories!(
     a_version_1_database_is_migrated_to_blocks,
     pull_batches_end_inside_blocks,
     a_resident_who_moves_house_moves_with_the_new_household,
+    a_state_stored_as_json_before_is_read_and_rewritten_in_binary,
 );
 
 /// Real concurrency needs a database several server processes share: PostgreSQL only.
@@ -2021,4 +2022,77 @@ fn a_resident_who_moves_house_moves_with_the_new_household(backend: Backend) {
     };
     assert_eq!(moved(h1), 1, "the old household goes alone");
     assert_eq!(moved(h2), 2, "the new household takes the resident along");
+}
+
+/// Record states written before the binary form (JSON text; on PostgreSQL converted to
+/// bytes by migration 004) read as they did, and a record changed again is stored in
+/// binary with nothing lost.
+fn a_state_stored_as_json_before_is_read_and_rewritten_in_binary(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let (h, first) = new_household(anna, "Kortelaan 12");
+    s.push_ok(anna, &first);
+    let stored = |s: &TestServer| {
+        s.query(
+            "SELECT state FROM records WHERE record_id = $1",
+            &[h.to_string().into()],
+        )[0][0]
+            .bytes()
+            .map(<[u8]>::to_vec)
+            .expect("a stored state")
+    };
+    assert_eq!(stored(s).first(), Some(&0), "written in binary");
+    let fields = s
+        .state
+        .db
+        .tx(|t| engine::current_fields(t))
+        .expect("fields")
+        .into_iter()
+        .find(|(_, id, _)| *id == h)
+        .map(|(_, _, fields)| fields)
+        .expect("the household");
+    assert_eq!(fields.len(), 3);
+    // The household's state as version 2 of the server wrote it: a JSON object.
+    let object: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|(k, f)| {
+            let v = json!({"v": f.value, "h": f.hlc.to_string(), "c": f.change_id, "d": f.device, "a": f.author});
+            (k.clone(), v)
+        })
+        .collect();
+    s.query(
+        "UPDATE records SET state = $1 WHERE record_id = $2",
+        &[
+            Value::Object(object).to_string().into(),
+            h.to_string().into(),
+        ],
+    );
+    assert_eq!(stored(s).first(), Some(&b'{'));
+    let read = s
+        .state
+        .db
+        .tx(|t| engine::current_value(t, Household, h, "address"))
+        .expect("address");
+    assert_eq!(read.map(|f| f.value), Some(json!("Kortelaan 12")));
+
+    // Changed again: stored in binary, every field kept.
+    let city = anna.change(Household, h, "city", json!("Zuiderstad"), None);
+    s.push_ok(anna, std::slice::from_ref(&city));
+    assert_eq!(stored(s).first(), Some(&0));
+    for (field, value) in [
+        ("address", json!("Kortelaan 12")),
+        ("postcode", json!("9711 AB")),
+        ("city", json!("Zuiderstad")),
+    ] {
+        let f = s
+            .state
+            .db
+            .tx(|t| engine::current_value(t, Household, h, field))
+            .expect("field")
+            .expect("present");
+        assert_eq!(f.value, value, "{field}");
+        let sent = first.iter().chain([&city]).rfind(|c| c.field == field);
+        assert_eq!(Some(f.change_id), sent.map(|c| c.id), "{field}");
+    }
 }

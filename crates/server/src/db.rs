@@ -22,12 +22,22 @@ pub enum Val {
     Null,
     Int(i64),
     Text(String),
+    /// Binary (a record's stored state).
+    Bytes(Vec<u8>),
 }
 
 impl Val {
     pub fn text(&self) -> Option<&str> {
         match self {
             Val::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The bytes of a binary value, or of a text.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Val::Text(s) => Some(s.as_bytes()),
+            Val::Bytes(b) => Some(b),
             _ => None,
         }
     }
@@ -47,6 +57,11 @@ impl From<&str> for Val {
 impl From<String> for Val {
     fn from(s: String) -> Val {
         Val::Text(s)
+    }
+}
+impl From<Vec<u8>> for Val {
+    fn from(b: Vec<u8>) -> Val {
+        Val::Bytes(b)
     }
 }
 impl From<i64> for Val {
@@ -124,6 +139,7 @@ const IN_CHUNK: usize = 512;
 pub enum Col {
     Int,
     Text,
+    Bytes,
 }
 
 /// `INSERT INTO table(columns) VALUES ($1, …) tail`, placeholders from `first + 1`.
@@ -182,6 +198,7 @@ impl rusqlite::ToSql for SqliteParam<'_> {
             Val::Null => ValueRef::Null,
             Val::Int(n) => ValueRef::Integer(*n),
             Val::Text(s) => ValueRef::Text(s.as_bytes()),
+            Val::Bytes(b) => ValueRef::Blob(b),
         }))
     }
 }
@@ -217,12 +234,11 @@ impl Sql for SqliteTx<'_> {
                     rusqlite::types::ValueRef::Null => Val::Null,
                     rusqlite::types::ValueRef::Integer(n) => Val::Int(n),
                     rusqlite::types::ValueRef::Real(f) => Val::Int(f as i64),
-                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                        Val::Text(match std::str::from_utf8(t) {
-                            Ok(text) => text.to_owned(),
-                            Err(_) => String::from_utf8_lossy(t).into_owned(),
-                        })
-                    }
+                    rusqlite::types::ValueRef::Text(t) => Val::Text(match std::str::from_utf8(t) {
+                        Ok(text) => text.to_owned(),
+                        Err(_) => String::from_utf8_lossy(t).into_owned(),
+                    }),
+                    rusqlite::types::ValueRef::Blob(b) => Val::Bytes(b.to_vec()),
                 });
             }
             out.push(r);
@@ -401,6 +417,7 @@ impl PgTx<'_> {
 enum PgParam {
     Int(Option<i64>),
     Text(Option<String>),
+    Bytes(Option<Vec<u8>>),
 }
 
 impl PgParam {
@@ -408,6 +425,7 @@ impl PgParam {
         match self {
             PgParam::Int(v) => v,
             PgParam::Text(v) => v,
+            PgParam::Bytes(v) => v,
         }
     }
 }
@@ -418,6 +436,9 @@ fn pg_params(stmt: &postgres::Statement, params: &[Val]) -> Vec<PgParam> {
         .zip(stmt.params())
         .map(|(v, ty)| {
             let int = *ty == Type::INT8 || *ty == Type::INT4 || *ty == Type::INT2;
+            if *ty == Type::BYTEA {
+                return PgParam::Bytes(v.bytes().map(<[u8]>::to_vec));
+            }
             match (v, int) {
                 (Val::Null, true) => PgParam::Int(None),
                 (Val::Null, false) => PgParam::Text(None),
@@ -425,6 +446,8 @@ fn pg_params(stmt: &postgres::Statement, params: &[Val]) -> Vec<PgParam> {
                 (Val::Int(n), false) => PgParam::Text(Some(n.to_string())),
                 (Val::Text(s), true) => PgParam::Int(s.parse().ok()),
                 (Val::Text(s), false) => PgParam::Text(Some(s.clone())),
+                (Val::Bytes(_), true) => PgParam::Int(None),
+                (Val::Bytes(b), false) => PgParam::Text(Some(String::from_utf8_lossy(b).into())),
             }
         })
         .collect()
@@ -463,6 +486,10 @@ impl PgTx<'_> {
                     row.try_get::<_, Option<i32>>(i)
                         .map_err(db_err)?
                         .map_or(Val::Null, |n| Val::Int(n.into()))
+                } else if *ty == Type::BYTEA {
+                    row.try_get::<_, Option<Vec<u8>>>(i)
+                        .map_err(db_err)?
+                        .map_or(Val::Null, Val::Bytes)
                 } else if *ty == Type::BOOL {
                     row.try_get::<_, Option<bool>>(i)
                         .map_err(db_err)?
@@ -515,6 +542,7 @@ impl Sql for PgTx<'_> {
             .map(|(i, (_, ty))| match ty {
                 Col::Int => format!("${}::bigint[]", i + 1),
                 Col::Text => format!("${}::text[]", i + 1),
+                Col::Bytes => format!("${}::bytea[]", i + 1),
             })
             .collect();
         let sql = format!(
@@ -534,11 +562,12 @@ impl Sql for PgTx<'_> {
                             .map(|v| match v {
                                 Val::Int(n) => Some(*n),
                                 Val::Text(s) => s.parse().ok(),
-                                Val::Null => None,
+                                Val::Null | Val::Bytes(_) => None,
                             })
                             .collect(),
                     ),
                     Col::Text => PgArray::Text(column.map(|v| v.text()).collect()),
+                    Col::Bytes => PgArray::Bytes(column.map(|v| v.bytes()).collect()),
                 }
             })
             .collect();
@@ -573,6 +602,7 @@ impl Sql for PgTx<'_> {
 enum PgArray<'a> {
     Int(Vec<Option<i64>>),
     Text(Vec<Option<&'a str>>),
+    Bytes(Vec<Option<&'a [u8]>>),
 }
 
 impl PgArray<'_> {
@@ -580,6 +610,7 @@ impl PgArray<'_> {
         match self {
             PgArray::Int(v) => v,
             PgArray::Text(v) => v,
+            PgArray::Bytes(v) => v,
         }
     }
 }

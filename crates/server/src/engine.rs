@@ -68,7 +68,7 @@ const RECORD_COLUMNS: &[(&str, Col)] = &[
     ("record_id", Col::Text),
     ("team_id", Col::Text),
     ("parent_id", Col::Text),
-    ("state", Col::Text),
+    ("state", Col::Bytes),
 ];
 
 const RECORD_UPSERT: &str = "ON CONFLICT (entity, record_id) DO UPDATE SET
@@ -330,7 +330,7 @@ impl<'a> Push<'a> {
                     self.teams
                         .insert((*entity, id), Some(r[1].text().map(Arc::from)));
                     if with_state {
-                        let state = state::parse(r[2].text().unwrap_or("{}"))?;
+                        let state = state::parse(r[2].bytes().unwrap_or(b"{}"))?;
                         self.fields.insert((*entity, id), state);
                     }
                 }
@@ -387,8 +387,8 @@ impl<'a> Push<'a> {
                 "SELECT state FROM records WHERE entity = $1 AND record_id = $2",
                 &[entity.as_str().into(), record.to_string().into()],
             )?;
-            let all = match rows.first().and_then(|r| r[0].text()) {
-                Some(text) => state::parse(text)?,
+            let all = match rows.first().and_then(|r| r[0].bytes()) {
+                Some(stored) => state::parse(stored)?,
                 None => BTreeMap::new(),
             };
             self.fields.insert(key, all);
@@ -531,7 +531,7 @@ impl<'a> Push<'a> {
                     record.to_string().into(),
                     team.into(),
                     parent.into(),
-                    state::text(fields)?.into(),
+                    state::encode(fields)?.into(),
                 ]);
             }
             self.new_records.clear();
@@ -1391,8 +1391,8 @@ pub fn current_value(
         "SELECT state FROM records WHERE entity = $1 AND record_id = $2",
         &[entity.as_str().into(), record.to_string().into()],
     )?;
-    match rows.first().and_then(|r| r[0].text()) {
-        Some(text) => Ok(state::parse(text)?.remove(field)),
+    match rows.first().and_then(|r| r[0].bytes()) {
+        Some(stored) => Ok(state::parse(stored)?.remove(field)),
         None => Ok(None),
     }
 }
@@ -1411,7 +1411,7 @@ pub fn current_fields(t: &mut dyn Sql) -> Result<Vec<RecordState>, ServerError> 
         out.push((
             r[0].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
             r[1].text().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-            state::parse(r[2].text().ok_or_else(bad)?)?,
+            state::parse(r[2].bytes().ok_or_else(bad)?)?,
         ));
     }
     Ok(out)
