@@ -53,9 +53,6 @@ pub struct Store {
     /// Where the database lives and its key, for a second connection
     /// ([`Store::checkpointer`]); none for a database in memory.
     file: Option<(std::path::PathBuf, Option<String>)>,
-    /// The change ids of outbox blocks a push read whole, by `seq`: the answer to that
-    /// push is settled without reading them again (see `Store::acknowledge`).
-    outbox_ids: sync::OutboxIds,
 }
 
 /// A second connection to a device database that copies its write-ahead log into the
@@ -155,7 +152,6 @@ impl Store {
             user,
             templates: TemplateCache::default(),
             file: Some((path.to_path_buf(), key.map(String::from))),
-            outbox_ids: Default::default(),
         })
     }
 
@@ -177,7 +173,6 @@ impl Store {
             user: None,
             templates: TemplateCache::default(),
             file: None,
-            outbox_ids: Default::default(),
         })
     }
 

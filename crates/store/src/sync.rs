@@ -116,11 +116,31 @@ pub struct OutboxPosition {
     last: Option<ChangeId>,
 }
 
-/// The change ids of outbox blocks read whole for a push, by `seq`, with nothing else
-/// changing those rows in between: blocks are only added (new `seq`s) and, by
-/// acknowledgements, removed or rewritten, which drop their entry here. An entry is
-/// used only while the row still holds as many changes (`n`).
-pub(crate) type OutboxIds = std::cell::RefCell<HashMap<i64, Vec<ChangeId>>>;
+/// The change ids of a block as the outbox keeps them with it (`outbox.ids`): 16 bytes
+/// each, in order.
+fn ids_blob(changes: &[Change]) -> Vec<u8> {
+    changes.iter().flat_map(|c| c.id.0.into_bytes()).collect()
+}
+
+/// The ids of an outbox row holding `n` changes: from `ids` when the row has them for
+/// all `n` (a block written before version 8 has none), else read out of its JSON.
+fn block_ids(
+    ids: Option<&[u8]>,
+    n: i64,
+    body: impl FnOnce() -> Result<String, StoreError>,
+) -> Result<Vec<ChangeId>, StoreError> {
+    match ids {
+        Some(ids) if usize::try_from(n).is_ok_and(|n| ids.len() == n * 16) => ids
+            .chunks_exact(16)
+            .map(|b| {
+                Uuid::from_slice(b)
+                    .map(ChangeId)
+                    .map_err(|_| StoreError::Corrupt("outbox ids"))
+            })
+            .collect(),
+        _ => parse_block_ids(&body()?),
+    }
+}
 
 /// The change ids of a stored block, read without its values.
 fn parse_block_ids(body: &str) -> Result<Vec<ChangeId>, StoreError> {
@@ -163,10 +183,14 @@ const MAX_BLOCK: usize = 500;
 
 /// Append changes to the outbox, in order: one row per run of changes to one record.
 pub(crate) fn enqueue(conn: &rusqlite::Connection, changes: &[Change]) -> Result<(), StoreError> {
-    let mut insert = conn.prepare_cached("INSERT INTO outbox(n, body) VALUES (?1, ?2)")?;
+    let mut insert = conn.prepare_cached("INSERT INTO outbox(n, body, ids) VALUES (?1, ?2, ?3)")?;
     for run in wire::runs(changes) {
         for block in run.chunks(MAX_BLOCK) {
-            insert.execute(params![block.len() as i64, block_text(block)?])?;
+            insert.execute(params![
+                block.len() as i64,
+                block_text(block)?,
+                ids_blob(block)
+            ])?;
         }
     }
     Ok(())
@@ -263,7 +287,7 @@ impl Store {
     ) -> Result<(PushBody, OutboxPosition), StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT seq, body FROM outbox WHERE seq >= ?1 ORDER BY seq")?;
+            .prepare_cached("SELECT seq, n, body, ids FROM outbox WHERE seq >= ?1 ORDER BY seq")?;
         let mut rows = stmt.query([from.seq])?;
         let mut body = PushBody::default();
         body.json.extend_from_slice(PushBody::HEAD);
@@ -275,10 +299,16 @@ impl Store {
             };
             let seq: i64 = row.get(0)?;
             let stored = row
-                .get_ref(1)?
+                .get_ref(2)?
                 .as_str()
                 .map_err(|_| StoreError::Corrupt("outbox block"))?;
-            let ids = parse_block_ids(stored)?;
+            let ids = block_ids(
+                row.get_ref(3)?
+                    .as_blob_or_null()
+                    .map_err(|_| StoreError::Corrupt("outbox ids"))?,
+                row.get(1)?,
+                || Ok(stored.to_string()),
+            )?;
             let skip = match from.last {
                 Some(last) if seq == from.seq => {
                     ids.iter().position(|id| *id == last).map_or(0, |i| i + 1)
@@ -326,9 +356,6 @@ impl Store {
                 body.json.push(b',');
             }
             body.json.extend_from_slice(text.as_bytes());
-            if take == ids.len() {
-                self.outbox_ids.borrow_mut().insert(seq, ids.clone());
-            }
             let taken = &ids[skip..skip + take];
             at = OutboxPosition {
                 seq,
@@ -369,13 +396,13 @@ impl Store {
         let mut done = Acknowledged::default();
         let tx = self.conn.transaction()?;
         {
-            let mut next =
-                tx.prepare_cached("SELECT seq, n FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1")?;
+            let mut next = tx.prepare_cached(
+                "SELECT seq, n, ids FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1",
+            )?;
             let mut read = tx.prepare_cached("SELECT body FROM outbox WHERE seq = ?1")?;
-            let mut known = self.outbox_ids.borrow_mut();
             let mut remove = tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
             let mut rewrite =
-                tx.prepare_cached("UPDATE outbox SET n = ?2, body = ?3 WHERE seq = ?1")?;
+                tx.prepare_cached("UPDATE outbox SET n = ?2, body = ?3, ids = ?4 WHERE seq = ?1")?;
             let mut keep = tx.prepare_cached(
                 "INSERT INTO rejected_changes(change_id, body, reason, at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(change_id) DO UPDATE SET body = excluded.body,
@@ -383,28 +410,27 @@ impl Store {
             )?;
             let mut after = 0i64;
             while unsettled > 0 {
-                let Some((seq, n)) = next
-                    .query_row([after], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                let Some((seq, n, stored_ids)) = next
+                    .query_row([after], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<Vec<u8>>>(2)?,
+                        ))
+                    })
                     .optional()?
                 else {
                     break;
                 };
                 after = seq;
                 // The usual case without parsing the values: every change of the block
-                // accepted as sent, its ids known from the push that sent it.
-                let cached = known
-                    .remove(&seq)
-                    .filter(|ids| i64::try_from(ids.len()).is_ok_and(|len| len == n));
+                // accepted as sent, its ids kept with it.
                 let mut body = None;
-                let ids = match cached {
-                    Some(ids) => ids,
-                    None => {
-                        let text: String = read.query_row([seq], |r| r.get(0))?;
-                        let ids = parse_block_ids(&text)?;
-                        body = Some(text);
-                        ids
-                    }
-                };
+                let ids = block_ids(stored_ids.as_deref(), n, || {
+                    let text: String = read.query_row([seq], |r| r.get(0))?;
+                    body = Some(text.clone());
+                    Ok(text)
+                })?;
                 if ids
                     .iter()
                     .all(|id| accepted.get(id).is_some_and(|a| a.hlc.is_none()))
@@ -450,7 +476,12 @@ impl Store {
                     remove.execute([seq])?;
                 } else {
                     let body = block_text(&waiting)?;
-                    rewrite.execute(params![seq, waiting.len() as i64, body])?;
+                    rewrite.execute(params![
+                        seq,
+                        waiting.len() as i64,
+                        body,
+                        ids_blob(&waiting)
+                    ])?;
                 }
             }
         }
@@ -1231,8 +1262,10 @@ mod tests {
         assert_eq!(body_changes(&one), all[..1]);
     }
 
-    /// Blocks a push read whole are settled from the ids it read; a block rewritten by a
-    /// partial answer is read again, with what is left of it.
+    /// Each block keeps the ids of its changes (what a push needs of a block it sends
+    /// whole, and what settles its answer); a block rewritten by a partial answer keeps
+    /// the ids of what is left of it, and a block stored without ids (before version 8)
+    /// is read out of its JSON.
     #[test]
     fn answers_to_push_bodies_settle_blocks_read_whole_and_rewritten_ones() {
         let mut d = device(T0);
@@ -1240,6 +1273,28 @@ mod tests {
             household(&mut d.store, address);
         }
         let all = d.store.pending(100).expect("pending");
+        let stored_ids = |store: &Store| -> Vec<Vec<ChangeId>> {
+            let mut stmt = store
+                .conn
+                .prepare("SELECT n, ids FROM outbox ORDER BY seq")
+                .expect("ids");
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+                })
+                .expect("ids");
+            rows.map(|r| {
+                let (n, ids) = r.expect("row");
+                let ids = ids.expect("ids kept with the block");
+                assert_eq!(ids.len() as i64, n * 16);
+                ids.chunks(16)
+                    .map(|b| ChangeId(Uuid::from_slice(b).expect("an id")))
+                    .collect()
+            })
+            .collect()
+        };
+        let ids: Vec<ChangeId> = all.iter().map(|c| c.id).collect();
+        assert_eq!(stored_ids(&d.store).concat(), ids);
         let (first, at) = d
             .store
             .pending_body_from(&OutboxPosition::default(), 10, MAX_PUSH_JSON)
@@ -1262,6 +1317,15 @@ mod tests {
         let acked = d.store.acknowledge(&answer(&first.ids[..8])).expect("ack");
         assert_eq!(acked.accepted, 8);
         assert_eq!(d.store.pending(100).expect("left"), all[8..].to_vec());
+        assert_eq!(stored_ids(&d.store).concat(), ids[8..].to_vec());
+        // The last block as a version 7 app stored it: without its ids.
+        d.store
+            .conn
+            .execute(
+                "UPDATE outbox SET ids = NULL WHERE seq = (SELECT max(seq) FROM outbox)",
+                [],
+            )
+            .expect("no ids");
         // The rewritten block is read again: its two changes, then the third block.
         let (again, _) = d
             .store
