@@ -13,6 +13,7 @@ use crate::db::{Col, Row, Sql, Val};
 use crate::error::ServerError;
 use crate::state;
 use serde_json::{json, Value};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// Hash maps of the push caches: keyed by ids, looked up several times per change, so
@@ -425,11 +426,13 @@ impl<'a> Push<'a> {
             device,
             author,
         };
-        let fields = self.record_fields(key.0, key.1)?;
-        match fields.get_mut(&field) {
-            Some(f) => *f = state,
-            None => {
-                fields.insert(field, state);
+        // One search of the record's fields, whether the field is new or not.
+        match self.record_fields(key.0, key.1)?.entry(field) {
+            Entry::Occupied(mut f) => {
+                f.insert(state);
+            }
+            Entry::Vacant(f) => {
+                f.insert(state);
             }
         }
         self.mark_dirty(key);
