@@ -134,7 +134,7 @@ struct PendingBlock {
     author: Option<UserId>,
     /// Its field entries as logged: JSON, written as each change is logged (the array
     /// is closed when the block is written).
-    text: Vec<u8>,
+    text: String,
 }
 
 /// What a push leaves for the next batch of the same request ([`push_carrying`]): what
@@ -465,18 +465,20 @@ impl<'a> Push<'a> {
                 record: c.record,
                 device: c.device,
                 author: c.author,
-                text: Vec::with_capacity(2048),
+                text: String::with_capacity(2048),
             });
         }
         let block = self
             .blocks
             .last_mut()
             .ok_or_else(|| ServerError::Db("no block to log into".into()))?;
-        block.text.push(if block.n == 0 { b'[' } else { b',' });
+        block.text.push(if block.n == 0 { '[' } else { ',' });
         match sent {
-            Some(text) => block.text.extend_from_slice(text.as_bytes()),
-            None => serde_json::to_writer(&mut block.text, &FieldChangeRef(c))
-                .map_err(|e| ServerError::Db(e.to_string()))?,
+            Some(text) => block.text.push_str(text),
+            None => block.text.push_str(
+                &serde_json::to_string(&FieldChangeRef(c))
+                    .map_err(|e| ServerError::Db(e.to_string()))?,
+            ),
         }
         block.n += 1;
         block.seq = self.seq;
@@ -490,9 +492,8 @@ impl<'a> Push<'a> {
             let blocks = std::mem::take(&mut self.blocks);
             let mut rows = Vec::with_capacity(blocks.len() * LOG_COLUMNS.len());
             for mut b in blocks {
-                b.text.push(b']');
-                let changes =
-                    String::from_utf8(b.text).map_err(|e| ServerError::Db(e.to_string()))?;
+                b.text.push(']');
+                let changes = b.text;
                 rows.extend([
                     b.seq.into(),
                     b.n.into(),
@@ -879,6 +880,8 @@ pub fn push_carrying(
         )));
     }
     let mut p = Push::carrying(t, clock, carry)?;
+    // Each change logged is remembered (a change sent twice in one request): grown once.
+    p.logged.reserve(changes.len());
     p.caller_team = caller.user.team_id.map(|t| Arc::from(t.to_string()));
     p.prefetch(caller.device, &changes)?;
     let mut accepted = Vec::with_capacity(changes.len());
