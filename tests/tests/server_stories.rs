@@ -70,6 +70,7 @@ stories!(
     pull_batches_end_inside_blocks,
     a_resident_who_moves_house_moves_with_the_new_household,
     a_state_stored_as_json_before_is_read_and_rewritten_in_binary,
+    entries_spelt_otherwise_are_logged_as_the_server_writes_them,
 );
 
 /// Real concurrency needs a database several server processes share: PostgreSQL only.
@@ -2094,5 +2095,76 @@ fn a_state_stored_as_json_before_is_read_and_rewritten_in_binary(backend: Backen
         assert_eq!(f.value, value, "{field}");
         let sent = first.iter().chain([&city]).rfind(|c| c.field == field);
         assert_eq!(Some(f.change_id), sent.map(|c| c.id), "{field}");
+    }
+}
+
+/// A batch whose field entries are spelt otherwise than a device of ours writes them
+/// (white space, an id in capitals, keys in another order, escapes, a fraction, an
+/// object with a repeated key) is logged as the server writes those changes: the log,
+/// and every pull of it, holds one spelling, whatever a device sent.
+fn entries_spelt_otherwise_are_logged_as_the_server_writes_them(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let (h, household) = new_household(anna, "Kortelaan 14");
+    s.push_ok(anna, &household);
+    let v = Uuid::now_v7();
+    let clock = |c: &Change| format!("[{}, {}]", c.hlc.wall_ms, c.hlc.counter);
+    let (address, postcode, city, extra) = (
+        anna.change(Visit, v, "household_id", json!(h), None),
+        anna.change(Visit, v, "status", json!("draft"), None),
+        anna.change(Visit, v, "answer.score", json!(1.5), None),
+        anna.change(Visit, v, "answer.extra", json!({"a": 2}), None),
+    );
+    let entries = [
+        // Ours: kept as sent.
+        serde_json::to_string(&voordeur_core::wire::FieldChangeRef(&address)).expect("json"),
+        format!(
+            "{{ \"value\": \"dr\\u0061ft\", \"field\": \"status\", \"id\": \"{}\", \"at\": {} }}",
+            postcode.id.0.hyphenated().to_string().to_uppercase(),
+            clock(&postcode)
+        ),
+        format!(
+            "{{\"id\":\"{}\",\"field\":\"answer.score\",\"value\":1.50,\"at\":{}}}",
+            city.id,
+            clock(&city)
+        ),
+        format!(
+            "{{\"id\":\"{}\",\"field\":\"answer.extra\",\"value\":{{\"a\":1,\"a\":2}},\"at\":{}}}",
+            extra.id,
+            clock(&extra)
+        ),
+    ];
+    let body = format!(
+        "{{\"blocks\":[{{\"entity\":\"visit\",\"record\":\"{v}\",\"device\":\"{}\",\"author\":null,\"changes\":[{}]}}]}}\n",
+        anna.id,
+        entries.join(",")
+    );
+    let reply = push_batches_reply(s, anna, body.into_bytes());
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let answer: PushBatchesResponse = reply.parse();
+    assert!(answer.answers[0].rejected.is_empty(), "{answer:?}");
+    let logged: Vec<String> = s
+        .query(
+            "SELECT changes FROM log WHERE record_id = $1 ORDER BY seq",
+            &[v.to_string().into()],
+        )
+        .iter()
+        .map(|r| r[0].text().expect("a block").to_string())
+        .collect();
+    let mut sent = vec![address, postcode, city, extra];
+    for c in &mut sent {
+        c.author = Some(anna.user.id);
+    }
+    let ours = serde_json::to_string(&voordeur_core::wire::FieldChanges(&sent)).expect("json");
+    assert_eq!(
+        logged,
+        vec![ours],
+        "one block, spelt as the server writes it"
+    );
+    // And what another device pulls is what was sent.
+    let bilal = town.replica(&town.bilal);
+    for c in &sent {
+        assert_eq!(bilal.get(Visit, v, &c.field), Some(c), "{}", c.field);
     }
 }

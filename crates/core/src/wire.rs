@@ -183,32 +183,154 @@ pub fn serialize_blocks<S: Serializer>(changes: &[Change], s: S) -> Result<S::Ok
     Blocks(changes).serialize(s)
 }
 
-/// The field entries of a list of blocks as they were sent: one text per change, in
-/// order (see [`read_sent_blocks`]).
+/// The field entries of a list of blocks as they were sent, for each change (in order)
+/// whose entry was sent exactly as [`FieldChangeRef`] writes it (see
+/// [`read_sent_blocks`]).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct SentTexts {
     text: String,
-    /// Where each change's text ends in `text`.
-    ends: Vec<usize>,
+    /// Where each change's text is in `text`, if it was kept.
+    entries: Vec<Option<std::ops::Range<usize>>>,
 }
 
 impl SentTexts {
-    /// The field entry of the `i`th change, as it was sent.
+    /// The field entry of the `i`th change as it was sent, if it was sent as this crate
+    /// writes it.
     pub fn get(&self, i: usize) -> Option<&str> {
-        let start = match i {
-            0 => 0,
-            i => *self.ends.get(i - 1)?,
-        };
-        self.text.get(start..*self.ends.get(i)?)
+        let range = self.entries.get(i)?.clone()?;
+        self.text.get(range)
     }
 
+    /// How many changes were read.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.entries.is_empty()
     }
+}
+
+/// Where the JSON string at the start of `b` ends, if it is spelt as serde_json writes
+/// strings: characters as they are, except `"`, `\` and control characters, escaped
+/// the short way where there is one (`\n`) and as `\u00xx` (lower case) otherwise.
+fn our_string_end(b: &[u8]) -> Option<usize> {
+    if b.first() != Some(&b'"') {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => match *b.get(i + 1)? {
+                b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f' => i += 2,
+                b'u' => {
+                    let hex = b.get(i + 2..i + 6)?;
+                    let low = hex[3];
+                    let control = hex[..2] == *b"00"
+                        && matches!(hex[2], b'0' | b'1')
+                        && matches!(low, b'0'..=b'9' | b'a'..=b'f');
+                    // Those with a short escape are written short.
+                    let short = hex[2] == b'0' && matches!(low, b'8' | b'9' | b'a' | b'c' | b'd');
+                    if !control || short {
+                        return None;
+                    }
+                    i += 6;
+                }
+                _ => return None,
+            },
+            c if c < 0x20 => return None,
+            _ => i += 1,
+        }
+    }
+}
+
+/// Where the whole number at the start of `b` ends, if it is spelt as serde_json writes
+/// one (no sign but `-`, no leading zero, not `-0`; up to 18 digits, so it was read as
+/// an integer), with its value.
+fn our_integer_end(b: &[u8]) -> Option<(usize, bool, u64)> {
+    let negative = b.first() == Some(&b'-');
+    let start = usize::from(negative);
+    let digits = b[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let end = start + digits;
+    let text = &b[start..end];
+    let ok = (1..=18).contains(&digits)
+        && !(text[0] == b'0' && (digits > 1 || negative))
+        && !matches!(b.get(end), Some(b'.' | b'e' | b'E'));
+    let value = text.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    ok.then_some((end, negative, value))
+}
+
+/// Where the value at the start of `b` ends, if it is spelt as serde_json writes it and
+/// is a string, a whole number, `true`, `false`, `null` or an array of such values
+/// (what answers are). An object (key order, repeated keys) or a fraction (its digits)
+/// is not checked here: `None`.
+fn our_value_end(b: &[u8], depth: usize) -> Option<usize> {
+    match *b.first()? {
+        b'"' => our_string_end(b),
+        b't' => b.starts_with(b"true").then_some(4),
+        b'f' => b.starts_with(b"false").then_some(5),
+        b'n' => b.starts_with(b"null").then_some(4),
+        b'-' | b'0'..=b'9' => our_integer_end(b).map(|(end, _, _)| end),
+        b'[' if depth < 16 => {
+            if b.get(1) == Some(&b']') {
+                return Some(2);
+            }
+            let mut i = 1;
+            loop {
+                i += our_value_end(b.get(i..)?, depth + 1)?;
+                match *b.get(i)? {
+                    b',' => i += 1,
+                    b']' => return Some(i + 1),
+                    _ => return None,
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Is `text` the entry of `f` exactly as [`FieldChangeRef`] writes it? Checked for the
+/// usual entry: no `clock`, no `base`, a value as [`our_value_end`] knows. The server
+/// keeps the text of such an entry as it came instead of writing it again; any other
+/// entry (white space, another spelling of an id, a number or an escape, keys in
+/// another order) is written again, so the log only ever holds the one spelling.
+fn written_as_ours(text: &str, f: &FieldChange) -> bool {
+    if f.clock.is_some() || f.base.is_some() {
+        return false;
+    }
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = f.id.0.hyphenated().encode_lower(&mut buf);
+    let Some(rest) = text
+        .strip_prefix("{\"id\":\"")
+        .and_then(|r| r.strip_prefix(&*id))
+        .and_then(|r| r.strip_prefix("\",\"field\":"))
+    else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    let Some(i) = our_string_end(b) else {
+        return false;
+    };
+    let Some(b) = b[i..].strip_prefix(b",\"value\":") else {
+        return false;
+    };
+    let Some(i) = our_value_end(b, 0) else {
+        return false;
+    };
+    let Some(b) = b[i..].strip_prefix(b",\"at\":[") else {
+        return false;
+    };
+    let Some((i, false, wall)) = our_integer_end(b) else {
+        return false;
+    };
+    let Some(b) = b[i..].strip_prefix(b",") else {
+        return false;
+    };
+    let Some((i, false, counter)) = our_integer_end(b) else {
+        return false;
+    };
+    wall == f.at.0 && counter == u64::from(f.at.1) && &b[i..] == b"]}"
 }
 
 /// A [`Block`] whose field entries are kept as sent.
@@ -233,23 +355,28 @@ struct SentPush<'a> {
 }
 
 /// A push request's JSON (`{"blocks": [...]}`, see `protocol::PushRequest`) read as its
-/// changes and the text each field entry was sent as: the same changes, and the same
-/// errors for what is not one, as reading a `PushRequest`. The server logs a change it
-/// takes unaltered from its text, instead of writing it again.
+/// changes and the text each field entry was sent as, where that is exactly how this
+/// crate writes it (see [`written_as_ours`]): the same changes, and the same errors for
+/// what is not one, as reading a `PushRequest`. The server logs a change it takes
+/// unaltered from its text, instead of writing it again.
 pub fn read_sent_blocks(json: &[u8]) -> Result<(Vec<Change>, SentTexts), serde_json::Error> {
     let push: SentPush = serde_json::from_slice(json)?;
     let n = push.blocks.iter().map(|b| b.changes.len()).sum();
     let mut changes = Vec::with_capacity(n);
     let mut texts = SentTexts {
         text: String::with_capacity(json.len()),
-        ends: Vec::with_capacity(n),
+        entries: Vec::with_capacity(n),
     };
     for b in push.blocks {
         for raw in b.changes {
             let f: FieldChange = serde_json::from_str(raw.get())?;
+            let kept = written_as_ours(raw.get(), &f).then(|| {
+                let start = texts.text.len();
+                texts.text.push_str(raw.get());
+                start..texts.text.len()
+            });
+            texts.entries.push(kept);
             changes.push(f.into_change(b.entity, b.record, b.device, b.author));
-            texts.text.push_str(raw.get());
-            texts.ends.push(texts.text.len());
         }
     }
     Ok((changes, texts))
@@ -339,7 +466,9 @@ mod tests {
         let (changes, texts) = read_sent_blocks(json.as_bytes()).expect("read");
         assert_eq!(changes, cs);
         assert_eq!(texts.len(), 3);
-        for (i, c) in cs.iter().enumerate() {
+        // The re-stamped entry with a base and an object value is not kept as sent.
+        assert_eq!(texts.get(2), None);
+        for (i, c) in cs.iter().enumerate().take(2) {
             let text = texts.get(i).expect("text");
             let f: FieldChange = serde_json::from_str(text).expect("an entry");
             assert_eq!(f.into_change(c.entity, c.record, c.device, c.author), *c);
@@ -364,5 +493,76 @@ mod tests {
         v["blocks"][0]["changes"][0]["at"] = json!("gisteren");
         assert!(read_sent_blocks(v.to_string().as_bytes()).is_err());
         assert!(read_sent_blocks(b"{\"blocks\":[").is_err());
+    }
+
+    /// Only an entry spelt exactly as this crate writes it is kept as sent; every other
+    /// spelling of the same change is read the same and written again.
+    #[test]
+    fn only_entries_spelt_as_ours_are_kept_as_sent() {
+        let d = DeviceId::new();
+        let r = Uuid::now_v7();
+        let id = ChangeId::new();
+        let upper = id.0.hyphenated().to_string().to_uppercase();
+        let ours = |value: &str| {
+            format!("{{\"id\":\"{id}\",\"field\":\"answer.x\",\"value\":{value},\"at\":[1700000000000,7]}}")
+        };
+        let kept = [
+            "\"Bewoner geeft aan: \\\"huur\\\" \\\\ achter\\nregel 2\\u001f é\"",
+            "12",
+            "-3",
+            "0",
+            "true",
+            "false",
+            "null",
+            "[]",
+            "[\"a\",[1,2],null]",
+        ];
+        let again = [
+            "\"a\\/b\"",
+            "\"\\u00e9\"",
+            "\"\\u0008\"",
+            "\"\\u001F\"",
+            "1.5",
+            "1e3",
+            "-0",
+            "12345678901234567890",
+            "{\"a\":1,\"a\":2}",
+            "{}",
+            "[1, 2]",
+            " 12",
+        ];
+        let mut entries: Vec<(String, bool)> = Vec::new();
+        entries.extend(kept.iter().map(|v| (ours(v), true)));
+        entries.extend(again.iter().map(|v| (ours(v), false)));
+        entries.extend(
+            [
+                format!("{{\"id\":\"{upper}\",\"field\":\"answer.x\",\"value\":1,\"at\":[1700000000000,7]}}"),
+                format!("{{\"field\":\"answer.x\",\"id\":\"{id}\",\"value\":1,\"at\":[1700000000000,7]}}"),
+                format!("{{\"id\":\"{id}\",\"field\":\"answer.x\",\"value\":1,\"at\":[1700000000000,7] }}"),
+                format!("{{\"id\":\"{id}\",\"field\":\"answer.\\u0078\",\"value\":1,\"at\":[1700000000000,7]}}"),
+                format!("{{\"id\":\"{id}\",\"field\":\"answer.x\",\"value\":1,\"at\":[1700000000000,7],\"base\":null}}"),
+                format!("{{\"id\":\"{id}\",\"field\":\"answer.x\",\"value\":1,\"at\":[1700000000000,7],\"clock\":\"{d}\"}}"),
+            ]
+            .map(|e| (e, false)),
+        );
+        for (entry, as_ours) in &entries {
+            let json = format!(
+                "{{\"blocks\":[{{\"entity\":\"visit\",\"record\":\"{r}\",\"device\":\"{d}\",\"author\":null,\"changes\":[{entry}]}}]}}"
+            );
+            let (changes, texts) = read_sent_blocks(json.as_bytes()).expect(entry);
+            assert_eq!(texts.len(), 1);
+            assert_eq!(texts.get(0).is_some(), *as_ours, "{entry}");
+            let f: FieldChange = serde_json::from_str(entry).expect(entry);
+            assert_eq!(
+                changes[0],
+                f.into_change(EntityKind::Visit, r, d, None),
+                "{entry}"
+            );
+            if *as_ours {
+                // Kept as sent: exactly what would be written.
+                let written = serde_json::to_string(&FieldChangeRef(&changes[0])).expect("json");
+                assert_eq!(texts.get(0), Some(written.as_str()), "{entry}");
+            }
+        }
     }
 }

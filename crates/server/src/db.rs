@@ -430,25 +430,33 @@ impl PgParam {
     }
 }
 
-fn pg_params(stmt: &postgres::Statement, params: &[Val]) -> Vec<PgParam> {
+fn pg_params(stmt: &postgres::Statement, params: &[Val]) -> Result<Vec<PgParam>, ServerError> {
     params
         .iter()
         .zip(stmt.params())
         .map(|(v, ty)| {
             let int = *ty == Type::INT8 || *ty == Type::INT4 || *ty == Type::INT2;
+            let wrong = || {
+                Err(ServerError::Db(format!(
+                    "a value of the wrong type for {ty}"
+                )))
+            };
             if *ty == Type::BYTEA {
-                return PgParam::Bytes(v.bytes().map(<[u8]>::to_vec));
+                return match v {
+                    Val::Int(_) => wrong(),
+                    v => Ok(PgParam::Bytes(v.bytes().map(<[u8]>::to_vec))),
+                };
             }
-            match (v, int) {
+            Ok(match (v, int) {
                 (Val::Null, true) => PgParam::Int(None),
                 (Val::Null, false) => PgParam::Text(None),
                 (Val::Int(n), true) => PgParam::Int(Some(*n)),
                 (Val::Int(n), false) => PgParam::Text(Some(n.to_string())),
                 (Val::Text(s), true) => PgParam::Int(s.parse().ok()),
                 (Val::Text(s), false) => PgParam::Text(Some(s.clone())),
-                (Val::Bytes(_), true) => PgParam::Int(None),
-                (Val::Bytes(b), false) => PgParam::Text(Some(String::from_utf8_lossy(b).into())),
-            }
+                // Binary is bound to binary only.
+                (Val::Bytes(_), _) => return wrong(),
+            })
         })
         .collect()
 }
@@ -464,7 +472,7 @@ impl PgTx<'_> {
     ) -> Result<Vec<Row>, ServerError> {
         check_text(params)?;
         let stmt = self.statement(sql)?;
-        let p = pg_params(&stmt, params);
+        let p = pg_params(&stmt, params)?;
         let mut refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             p.iter().map(PgParam::as_sql).collect();
         let array: Vec<&str> = list.to_vec();
@@ -510,7 +518,7 @@ impl Sql for PgTx<'_> {
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, ServerError> {
         check_text(params)?;
         let stmt = self.statement(sql)?;
-        let p = pg_params(&stmt, params);
+        let p = pg_params(&stmt, params)?;
         let refs: Vec<_> = p.iter().map(PgParam::as_sql).collect();
         self.tx.execute(&stmt, &refs).map_err(db_err)
     }

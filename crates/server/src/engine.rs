@@ -13,7 +13,6 @@ use crate::db::{Col, Row, Sql, Val};
 use crate::error::ServerError;
 use crate::state;
 use serde_json::{json, Value};
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// Hash maps of the push caches: keyed by ids, looked up several times per change, so
@@ -427,14 +426,7 @@ impl<'a> Push<'a> {
             author,
         };
         // One search of the record's fields, whether the field is new or not.
-        match self.record_fields(key.0, key.1)?.entry(field) {
-            Entry::Occupied(mut f) => {
-                f.insert(state);
-            }
-            Entry::Vacant(f) => {
-                f.insert(state);
-            }
-        }
+        self.record_fields(key.0, key.1)?.insert(field, state);
         self.mark_dirty(key);
         Ok(())
     }

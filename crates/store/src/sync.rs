@@ -130,14 +130,20 @@ fn block_ids(
     body: impl FnOnce() -> Result<String, StoreError>,
 ) -> Result<Vec<ChangeId>, StoreError> {
     match ids {
-        Some(ids) if usize::try_from(n).is_ok_and(|n| ids.len() == n * 16) => ids
-            .chunks_exact(16)
-            .map(|b| {
-                Uuid::from_slice(b)
-                    .map(ChangeId)
-                    .map_err(|_| StoreError::Corrupt("outbox ids"))
-            })
-            .collect(),
+        Some(ids)
+            if usize::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_mul(16))
+                .is_some_and(|len| ids.len() == len) =>
+        {
+            ids.chunks_exact(16)
+                .map(|b| {
+                    Uuid::from_slice(b)
+                        .map(ChangeId)
+                        .map_err(|_| StoreError::Corrupt("outbox ids"))
+                })
+                .collect()
+        }
         _ => parse_block_ids(&body()?),
     }
 }
@@ -1318,7 +1324,9 @@ mod tests {
         assert_eq!(acked.accepted, 8);
         assert_eq!(d.store.pending(100).expect("left"), all[8..].to_vec());
         assert_eq!(stored_ids(&d.store).concat(), ids[8..].to_vec());
-        // The last block as a version 7 app stored it: without its ids.
+        // The last block as a version 7 app stored it: without its ids; and the first
+        // with ids for fewer changes than it holds (a stale blob): both are read out of
+        // their JSON.
         d.store
             .conn
             .execute(
@@ -1326,6 +1334,13 @@ mod tests {
                 [],
             )
             .expect("no ids");
+        d.store
+            .conn
+            .execute(
+                "UPDATE outbox SET ids = substr(ids, 1, 16) WHERE seq = (SELECT min(seq) FROM outbox)",
+                [],
+            )
+            .expect("stale ids");
         // The rewritten block is read again: its two changes, then the third block.
         let (again, _) = d
             .store
