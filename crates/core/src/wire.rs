@@ -291,12 +291,13 @@ fn our_value_end(b: &[u8], depth: usize) -> Option<usize> {
 }
 
 /// Is `text` the entry of `f` exactly as [`FieldChangeRef`] writes it? Checked for the
-/// usual entry: no `clock`, no `base`, a value as [`our_value_end`] knows. The server
+/// usual entry: no `clock`, a `base` in its one text form, a value as
+/// [`our_value_end`] knows. The server
 /// keeps the text of such an entry as it came instead of writing it again; any other
 /// entry (white space, another spelling of an id, a number or an escape, keys in
 /// another order) is written again, so the log only ever holds the one spelling.
 fn written_as_ours(text: &str, f: &FieldChange) -> bool {
-    if f.clock.is_some() || f.base.is_some() {
+    if f.clock.is_some() {
         return false;
     }
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
@@ -330,7 +331,19 @@ fn written_as_ours(text: &str, f: &FieldChange) -> bool {
     let Some((i, false, counter)) = our_integer_end(b) else {
         return false;
     };
-    wall == f.at.0 && counter == u64::from(f.at.1) && &b[i..] == b"]}"
+    wall == f.at.0 && counter == u64::from(f.at.1) && our_base_end(&b[i..], f.base.as_ref())
+}
+
+/// Does an entry end at `b` (after its clock's counter) as [`FieldChangeRef`] ends it,
+/// with `base` written as its one text form?
+fn our_base_end(b: &[u8], base: Option<&Hlc>) -> bool {
+    match base {
+        None => b == b"]}",
+        Some(base) => b
+            .strip_prefix(b"],\"base\":\"")
+            .and_then(|r| r.strip_suffix(b"\"}"))
+            .is_some_and(|r| r == base.to_string().as_bytes()),
+    }
 }
 
 /// A [`Block`] whose field entries are kept as sent.
@@ -359,7 +372,17 @@ struct SentPush<'a> {
 /// crate writes it (see [`written_as_ours`]): the same changes, and the same errors for
 /// what is not one, as reading a `PushRequest`. The server logs a change it takes
 /// unaltered from its text, instead of writing it again.
+///
+/// A request written the way devices write it is read by [`read_ours`] in one pass;
+/// anything else (white space, other spellings, objects as values, errors) by serde.
 pub fn read_sent_blocks(json: &[u8]) -> Result<(Vec<Change>, SentTexts), serde_json::Error> {
+    match read_ours(json) {
+        Some(read) => Ok(read),
+        None => read_sent_blocks_by_serde(json),
+    }
+}
+
+fn read_sent_blocks_by_serde(json: &[u8]) -> Result<(Vec<Change>, SentTexts), serde_json::Error> {
     let push: SentPush = serde_json::from_slice(json)?;
     let n = push.blocks.iter().map(|b| b.changes.len()).sum();
     let mut changes = Vec::with_capacity(n);
@@ -380,6 +403,201 @@ pub fn read_sent_blocks(json: &[u8]) -> Result<(Vec<Change>, SentTexts), serde_j
         }
     }
     Ok((changes, texts))
+}
+
+/// A push request spelt exactly as devices write it (see [`BlockRef`]): no white space,
+/// ids in lower case, keys in their order, every field entry as [`written_as_ours`]
+/// keeps it (and at least one of them in each block). Anything else is `None`, and is
+/// left to serde, which reads what this reads into the same changes.
+fn read_ours(json: &[u8]) -> Option<(Vec<Change>, SentTexts)> {
+    let text = std::str::from_utf8(json).ok()?;
+    let mut cur = Ours { s: text, i: 0 };
+    let mut changes = Vec::with_capacity(json.len() / 96);
+    let mut entries = Vec::with_capacity(json.len() / 96);
+    cur.lit("{\"blocks\":[")?;
+    loop {
+        cur.lit("{\"entity\":")?;
+        let name = cur.string()?;
+        let entity = EntityKind::deserialize(
+            serde::de::IntoDeserializer::<serde::de::value::Error>::into_deserializer(
+                name.as_ref(),
+            ),
+        )
+        .ok()?;
+        cur.lit(",\"record\":")?;
+        let record = cur.uuid()?;
+        cur.lit(",\"device\":")?;
+        let device = DeviceId(cur.uuid()?);
+        cur.lit(",\"author\":")?;
+        let author = match cur.lit("null") {
+            Some(()) => None,
+            None => Some(UserId(cur.uuid()?)),
+        };
+        cur.lit(",\"changes\":[")?;
+        loop {
+            let (f, range) = cur.entry()?;
+            entries.push(Some(range));
+            changes.push(f.into_change(entity, record, device, author));
+            if cur.lit(",").is_none() {
+                break;
+            }
+        }
+        cur.lit("]}")?;
+        if cur.lit(",").is_none() {
+            break;
+        }
+    }
+    cur.lit("]}")?;
+    if cur.i != json.len() {
+        return None;
+    }
+    let texts = SentTexts {
+        text: text.to_owned(),
+        entries,
+    };
+    Some((changes, texts))
+}
+
+/// Where [`read_ours`] is in the request.
+struct Ours<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Ours<'a> {
+    fn rest(&self) -> &'a [u8] {
+        self.s.as_bytes().get(self.i..).unwrap_or_default()
+    }
+
+    /// `l` comes next: step over it.
+    fn lit(&mut self, l: &str) -> Option<()> {
+        self.rest()
+            .starts_with(l.as_bytes())
+            .then(|| self.i += l.len())
+    }
+
+    /// A string spelt as [`our_string_end`] knows, unescaped.
+    fn string(&mut self) -> Option<std::borrow::Cow<'a, str>> {
+        let end = our_string_end(self.rest())?;
+        let inner = self.s.get(self.i + 1..self.i + end - 1)?;
+        self.i += end;
+        if !inner.contains('\\') {
+            return Some(std::borrow::Cow::Borrowed(inner));
+        }
+        let mut out = String::with_capacity(inner.len());
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            out.push(match chars.next()? {
+                'n' => '\n',
+                'r' => '\r',
+                't' => '\t',
+                'b' => '\u{8}',
+                'f' => '\u{c}',
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+                }
+                other => other,
+            });
+        }
+        Some(std::borrow::Cow::Owned(out))
+    }
+
+    /// An id in quotes, hyphenated in lower case.
+    fn uuid(&mut self) -> Option<Uuid> {
+        let b = self.rest().get(..38)?;
+        if b[0] != b'"' || b[37] != b'"' {
+            return None;
+        }
+        let id = Uuid::try_parse_ascii(&b[1..37]).ok()?;
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let lower = id.hyphenated().encode_lower(&mut buf);
+        (lower.as_bytes() == &b[1..37]).then(|| {
+            self.i += 38;
+            id
+        })
+    }
+
+    /// A whole number spelt as [`our_integer_end`] knows: whether it is negative, and
+    /// its size.
+    fn integer(&mut self) -> Option<(bool, u64)> {
+        let (end, negative, value) = our_integer_end(self.rest())?;
+        self.i += end;
+        Some((negative, value))
+    }
+
+    /// A value as [`our_value_end`] knows it.
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        match *self.rest().first()? {
+            b'"' => Some(Value::String(self.string()?.into_owned())),
+            b't' => self.lit("true").map(|()| Value::Bool(true)),
+            b'f' => self.lit("false").map(|()| Value::Bool(false)),
+            b'n' => self.lit("null").map(|()| Value::Null),
+            b'-' | b'0'..=b'9' => match self.integer()? {
+                (true, size) => Some(Value::from(-i64::try_from(size).ok()?)),
+                (false, size) => Some(Value::from(size)),
+            },
+            b'[' if depth < 16 => {
+                self.i += 1;
+                let mut items = Vec::new();
+                if self.lit("]").is_some() {
+                    return Some(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    if self.lit(",").is_none() {
+                        self.lit("]")?;
+                        return Some(Value::Array(items));
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A field entry spelt as [`written_as_ours`] keeps it, and where its text is.
+    fn entry(&mut self) -> Option<(FieldChange, std::ops::Range<usize>)> {
+        let start = self.i;
+        self.lit("{\"id\":")?;
+        let id = ChangeId(self.uuid()?);
+        self.lit(",\"field\":")?;
+        let field = self.string()?.into_owned();
+        self.lit(",\"value\":")?;
+        let value = self.value(0)?;
+        self.lit(",\"at\":[")?;
+        let (false, wall) = self.integer()? else {
+            return None;
+        };
+        self.lit(",")?;
+        let (false, counter) = self.integer()? else {
+            return None;
+        };
+        let counter = u32::try_from(counter).ok()?;
+        self.lit("]")?;
+        let base = match self.lit(",\"base\":") {
+            None => None,
+            Some(()) => {
+                let text = self.string()?;
+                let base: Hlc = text.parse().ok()?;
+                (base.to_string() == text).then_some(base)?;
+                Some(base)
+            }
+        };
+        self.lit("}")?;
+        let f = FieldChange {
+            id,
+            field,
+            value,
+            at: (wall, counter),
+            clock: None,
+            base,
+        };
+        Some((f, start..self.i))
+    }
 }
 
 #[cfg(test)]
@@ -495,6 +713,96 @@ mod tests {
         assert!(read_sent_blocks(b"{\"blocks\":[").is_err());
     }
 
+    /// A request as devices write it is read in one pass into what serde reads, with
+    /// every entry kept; so is every one-byte change of it that is still spelt that way,
+    /// and every other change is left to serde.
+    #[test]
+    fn requests_as_devices_write_them_are_read_in_one_pass_as_serde_reads_them() {
+        let (a, b) = (DeviceId::new(), DeviceId::new());
+        let (r1, r2) = (Uuid::now_v7(), Uuid::now_v7());
+        let values = [
+            json!("Bewoner: \"huur\" \\ achter\nregel 2\t\u{1f}\u{8} é ✓"),
+            json!(-42),
+            json!(1_700_000_000_000u64),
+            json!(true),
+            json!(false),
+            json!(null),
+            json!([]),
+            json!(["a", [1, -2], null, true]),
+        ];
+        let mut cs: Vec<Change> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut c = change(r1, a, &format!("answer.{i}"), i as u32);
+                c.value = v.clone();
+                c
+            })
+            .collect();
+        let author = cs[0].author;
+        for c in &mut cs {
+            c.author = author;
+        }
+        let mut note = change(r2, b, "tekst\n\"kop\"", 9);
+        note.entity = EntityKind::FollowUp;
+        note.author = None;
+        note.base = Some(Hlc {
+            wall_ms: 1_699_999_999_000,
+            counter: 12,
+            device: a,
+        });
+        cs.push(note);
+        let line = format!(
+            "{{\"blocks\":{}}}",
+            serde_json::to_string(&Blocks(&cs)).unwrap_or_default()
+        );
+        let (changes, texts) = read_ours(line.as_bytes()).expect("read in one pass");
+        assert_eq!(changes, cs);
+        for (i, c) in cs.iter().enumerate() {
+            let written = serde_json::to_string(&FieldChangeRef(c)).unwrap_or_default();
+            assert_eq!(texts.get(i), Some(written.as_str()));
+        }
+        let (by_serde, _) = read_sent_blocks_by_serde(line.as_bytes()).expect("serde");
+        assert_eq!(by_serde, cs);
+
+        let bytes = line.as_bytes();
+        let (mut one_pass, mut left) = (0, 0);
+        for i in 0..bytes.len() {
+            for m in [
+                None,
+                Some(b' '),
+                Some(b'0'),
+                Some(b'7'),
+                Some(b'"'),
+                Some(b'A'),
+            ] {
+                let mut v = bytes.to_vec();
+                match m {
+                    None => {
+                        v.remove(i);
+                    }
+                    Some(c) if c == v[i] => continue,
+                    Some(c) => v[i] = c,
+                }
+                let slow = read_sent_blocks_by_serde(&v);
+                let Some((changes, texts)) = read_ours(&v) else {
+                    left += 1;
+                    continue;
+                };
+                one_pass += 1;
+                let (slow_changes, slow_texts) = slow.expect("serde reads it too");
+                assert_eq!(changes, slow_changes, "{}", String::from_utf8_lossy(&v));
+                assert_eq!(texts.len(), slow_texts.len());
+                for k in 0..texts.len() {
+                    assert_eq!(texts.get(k), slow_texts.get(k));
+                }
+            }
+        }
+        // Digits of times and numbers, letters of names: still as devices write them.
+        assert!(one_pass > 100, "{one_pass} read in one pass");
+        assert!(left > one_pass, "{left} left to serde");
+    }
+
     /// Only an entry spelt exactly as this crate writes it is kept as sent; every other
     /// spelling of the same change is read the same and written again.
     #[test]
@@ -534,8 +842,19 @@ mod tests {
         let mut entries: Vec<(String, bool)> = Vec::new();
         entries.extend(kept.iter().map(|v| (ours(v), true)));
         entries.extend(again.iter().map(|v| (ours(v), false)));
+        let base = Hlc {
+            wall_ms: 1_699_999_999_000,
+            counter: 3,
+            device: d,
+        }
+        .to_string();
+        entries.push((
+            format!("{{\"id\":\"{id}\",\"field\":\"answer.x\",\"value\":1,\"at\":[1700000000000,7],\"base\":\"{base}\"}}"),
+            true,
+        ));
         entries.extend(
             [
+                format!("{{\"id\":\"{id}\",\"field\":\"answer.x\",\"value\":1,\"at\":[1700000000000,7],\"base\":\"{}\"}}", base.to_uppercase()),
                 format!("{{\"id\":\"{upper}\",\"field\":\"answer.x\",\"value\":1,\"at\":[1700000000000,7]}}"),
                 format!("{{\"field\":\"answer.x\",\"id\":\"{id}\",\"value\":1,\"at\":[1700000000000,7]}}"),
                 format!("{{\"id\":\"{id}\",\"field\":\"answer.x\",\"value\":1,\"at\":[1700000000000,7] }}"),
