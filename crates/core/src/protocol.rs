@@ -7,7 +7,7 @@
 use crate::change::Change;
 use crate::domain::Role;
 use crate::hlc::Hlc;
-use crate::ids::{ChangeId, DeviceId, TeamId, UserId};
+use crate::ids::{ChangeId, DeviceId, IdMap, IdSet, TeamId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. Sent on every request in [`PROTOCOL_HEADER`];
@@ -182,10 +182,8 @@ impl ShortPushResponse {
 
     /// The full answer to a batch whose change ids were `sent`, in order.
     pub fn into_full(self, sent: &[ChangeId]) -> PushResponse {
-        let rejected: std::collections::HashSet<ChangeId> =
-            self.rejected.iter().map(|r| r.id).collect();
-        let restamped: std::collections::HashMap<ChangeId, Option<Hlc>> =
-            self.restamped.iter().map(|a| (a.id, a.hlc)).collect();
+        let rejected: IdSet = self.rejected.iter().map(|r| r.id).collect();
+        let restamped: IdMap<Option<Hlc>> = self.restamped.iter().map(|a| (a.id, a.hlc)).collect();
         let accepted = sent
             .iter()
             .filter(|id| !rejected.contains(id))

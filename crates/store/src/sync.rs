@@ -12,14 +12,13 @@ use crate::{meta_get, meta_set, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use uuid::Uuid;
 use voordeur_core::change::ANSWER_PREFIX;
 use voordeur_core::protocol::{Accepted, EnrolResponse, PushBody, PushResponse, UserInfo};
 use voordeur_core::wire::{self, Block, BlockRef};
 use voordeur_core::{
     Change, ChangeId, Conflict, ConflictId, ConflictStatus, ConflictValue, EntityKind, Hlc,
-    HouseholdId, NoteId, Role, TeamId, UserId, VisitId,
+    HouseholdId, IdMap, NoteId, Role, TeamId, UserId, VisitId,
 };
 
 /// `device_meta` keys of the sync settings.
@@ -390,9 +389,8 @@ impl Store {
 
     fn acknowledge_now(&mut self, response: &PushResponse) -> Result<Acknowledged, StoreError> {
         let at = self.now_text();
-        let accepted: HashMap<ChangeId, &Accepted> =
-            response.accepted.iter().map(|a| (a.id, a)).collect();
-        let rejected: HashMap<ChangeId, &str> = response
+        let accepted: IdMap<&Accepted> = response.accepted.iter().map(|a| (a.id, a)).collect();
+        let rejected: IdMap<&str> = response
             .rejected
             .iter()
             .filter(|r| !accepted.contains_key(&r.id))

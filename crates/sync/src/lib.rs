@@ -22,12 +22,11 @@ pub use transport::{
 };
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use voordeur_core::protocol::{
     EnrolRequest, PullResponse, PushRequest, PushResponse, Rejected, UserInfo,
 };
 use voordeur_core::protocol::{MAX_BATCH, MAX_PUSH_JSON};
-use voordeur_core::{Change, ChangeId};
+use voordeur_core::{Change, IdSet};
 use voordeur_store::{OutboxPosition, Store};
 
 /// What a sync did.
@@ -146,7 +145,7 @@ fn push(
             if batch.is_empty() {
                 return Ok(());
             }
-            let sent: HashSet<ChangeId> = batch.iter().map(|c| c.id).collect();
+            let sent: IdSet = batch.iter().map(|c| c.id).collect();
             tracing::debug!(changes = batch.len(), "pushing a batch");
             let response = transport.push(&PushRequest { changes: batch })?;
             settle_push(store, &sent, response, &mut done, total, progress, report)?;
@@ -180,13 +179,13 @@ fn push(
         if bodies.is_empty() {
             return Ok::<_, SyncError>(None);
         }
-        let sent: Vec<HashSet<ChangeId>> = bodies
+        let sent: Vec<IdSet> = bodies
             .iter()
             .map(|b| b.ids.iter().copied().collect())
             .collect();
         tracing::debug!(
             batches = bodies.len(),
-            changes = sent.iter().map(HashSet::len).sum::<usize>(),
+            changes = sent.iter().map(IdSet::len).sum::<usize>(),
             "pushing"
         );
         Ok(Some((shared.encode_push(bodies)?, sent)))
@@ -246,8 +245,8 @@ fn push(
 }
 
 /// Does `response` accept or reject every change of the batch `sent`?
-fn answers_all(sent: &HashSet<ChangeId>, response: &PushResponse) -> bool {
-    let mut answered: HashSet<ChangeId> = HashSet::with_capacity(sent.len());
+fn answers_all(sent: &IdSet, response: &PushResponse) -> bool {
+    let mut answered = IdSet::with_capacity_and_hasher(sent.len(), Default::default());
     answered.extend(response.accepted.iter().map(|a| a.id));
     answered.extend(response.rejected.iter().map(|r| r.id));
     sent.iter().all(|id| answered.contains(id))
@@ -281,7 +280,7 @@ fn join<T>(
 /// them it settled.
 fn settle_push(
     store: &mut Store,
-    sent: &HashSet<ChangeId>,
+    sent: &IdSet,
     response: PushResponse,
     done: &mut usize,
     total: usize,
@@ -302,7 +301,7 @@ fn settle_push(
             .collect(),
         conflicts: response.conflicts,
     };
-    let accepted: HashSet<ChangeId> = answer.accepted.iter().map(|a| a.id).collect();
+    let accepted: IdSet = answer.accepted.iter().map(|a| a.id).collect();
     let acked = store.acknowledge(&answer)?;
     if acked.accepted + acked.rejected == 0 {
         // Sending the same batch again would get the same answer, forever.

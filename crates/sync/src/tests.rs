@@ -7,7 +7,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 use voordeur_core::hlc::ManualTime;
 use voordeur_core::protocol::{PullResponse, PushResponse};
-use voordeur_core::{EntityKind, HouseholdId};
+use voordeur_core::{ChangeId, EntityKind, HouseholdId};
 use voordeur_store::NewHousehold;
 
 /// 2026-01-01T00:00:00Z.
