@@ -18,7 +18,7 @@
 //!   (the sample template padded with text items) with the server's own functions,
 //!   starts the server process, and runs a counting TCP proxy in front of it: every
 //!   byte between device and server passes the proxy, so "bytes on the wire" are the
-//!   HTTP bytes as sent (headers and gzip bodies; no TCP/IP framing).
+//!   HTTP bytes as sent (headers and compressed bodies, zstd here; no TCP/IP framing).
 //! * `server`: `voordeur_server::router` on 127.0.0.1:0, the way `voordeur-server serve`
 //!   runs it (tokio's default multi-thread runtime).
 //! * `client`: one phase of one device, in a fresh process, so its peak memory
@@ -412,8 +412,8 @@ struct Counters {
     up: AtomicU64,
     down: AtomicU64,
     requests: AtomicU64,
-    gzip_up: AtomicU64,
-    gzip_down: AtomicU64,
+    compressed_up: AtomicU64,
+    compressed_down: AtomicU64,
 }
 
 impl Counters {
@@ -422,8 +422,8 @@ impl Counters {
             self.up.swap(0, Ordering::SeqCst),
             self.down.swap(0, Ordering::SeqCst),
             self.requests.swap(0, Ordering::SeqCst),
-            self.gzip_up.swap(0, Ordering::SeqCst),
-            self.gzip_down.swap(0, Ordering::SeqCst),
+            self.compressed_up.swap(0, Ordering::SeqCst),
+            self.compressed_down.swap(0, Ordering::SeqCst),
         ]
     }
 }
@@ -437,9 +437,10 @@ fn count_in(hay: &[u8], needle: &[u8]) -> u64 {
 /// still seen).
 fn pump(mut from: TcpStream, mut to: TcpStream, counters: Arc<Counters>, up: bool) {
     const GZ: &[u8] = b"content-encoding: gzip\r\n";
+    const ZSTD: &[u8] = b"content-encoding: zstd\r\n";
     const REQ: &[u8] = b" HTTP/1.1\r\n";
     let mut buf = vec![0u8; 256 * 1024];
-    let keep = GZ.len();
+    let keep = GZ.len().max(ZSTD.len());
     let mut carry: Vec<u8> = Vec::new();
     loop {
         let n = match from.read(&mut buf) {
@@ -450,14 +451,17 @@ fn pump(mut from: TcpStream, mut to: TcpStream, counters: Arc<Counters>, up: boo
             break;
         }
         let (bytes, gz) = if up {
-            (&counters.up, &counters.gzip_up)
+            (&counters.up, &counters.compressed_up)
         } else {
-            (&counters.down, &counters.gzip_down)
+            (&counters.down, &counters.compressed_down)
         };
         bytes.fetch_add(n as u64, Ordering::SeqCst);
         carry.extend_from_slice(&buf[..n]);
         let lower = carry.to_ascii_lowercase();
-        gz.fetch_add(count_in(&lower, GZ), Ordering::SeqCst);
+        gz.fetch_add(
+            count_in(&lower, GZ) + count_in(&lower, ZSTD),
+            Ordering::SeqCst,
+        );
         if up {
             counters
                 .requests
@@ -668,7 +672,7 @@ fn run(backend: &str, visits: usize, households: usize) -> Vec<String> {
     let n_noop = noop.result["n"].as_u64().unwrap_or(1);
     vec![
         format!(
-            "| {backend} | push (A → empty server) | {pushed} | {:.2} s | {:.0} | {:.1} MB up / {:.1} MB down ({} requests, {} gzip up, {} gzip down) | {:.0} MB | {:.0} MB |",
+            "| {backend} | push (A → empty server) | {pushed} | {:.2} s | {:.0} | {:.1} MB up / {:.1} MB down ({} requests, {} compressed up, {} compressed down) | {:.0} MB | {:.0} MB |",
             secs(&push),
             pushed as f64 / secs(&push),
             mb(push.wire[0]),
@@ -680,7 +684,7 @@ fn run(backend: &str, visits: usize, households: usize) -> Vec<String> {
             push.server_kb as f64 / 1e3,
         ),
         format!(
-            "| {backend} | pull (fresh B ← server) | {pulled} | {:.2} s | {:.0} | {:.1} MB up / {:.1} MB down ({} requests, {} gzip down) | {:.0} MB | {:.0} MB |",
+            "| {backend} | pull (fresh B ← server) | {pulled} | {:.2} s | {:.0} | {:.1} MB up / {:.1} MB down ({} requests, {} compressed down) | {:.0} MB | {:.0} MB |",
             secs(&pull),
             pulled as f64 / secs(&pull),
             mb(pull.wire[0]),

@@ -184,6 +184,7 @@ impl TestServer {
         let process = crate::procs::start_server_on(&self.url, self._dir.path(), port, false);
         let client = reqwest::blocking::Client::builder()
             .no_gzip()
+            .no_zstd()
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .expect("HTTP client");

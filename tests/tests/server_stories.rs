@@ -21,7 +21,7 @@ use voordeur_core::change::EntityKind::*;
 use voordeur_core::protocol::{
     push_batches_body, EnrolResponse, PullResponse, PushBatchesResponse, PushRequest, PushResponse,
     ShortPushResponse, UserInfo, ANSWER_HEADER, MAX_BATCH, MAX_BATCH_HEADER, MAX_PUSH_BATCHES,
-    NDJSON, PUSH_BATCHES_HEADER, SHORT_ANSWER,
+    NDJSON, PUSH_BATCHES_HEADER, REQUEST_ENCODINGS, SHORT_ANSWER,
 };
 use voordeur_core::{Change, ChangeId, ConflictStatus, DeviceId, Hlc, Role};
 use voordeur_server::{auth, engine};
@@ -61,6 +61,8 @@ stories!(
     a_refused_new_record_leaves_no_trace,
     gzip,
     gzip_bomb_is_refused,
+    zstd,
+    zstd_bomb_is_refused,
     openapi_and_health,
     one_code_enrols_one_device_under_concurrency,
     one_template_version_under_concurrency,
@@ -1321,6 +1323,96 @@ fn gzip_bomb_is_refused(backend: Backend) {
             .expect("request"),
     );
     reply.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    assert_eq!(s.snapshot(), before);
+}
+
+// ---------------------------------------------------------------- zstd
+
+fn zstd_bytes(data: &[u8]) -> Vec<u8> {
+    ::zstd::stream::encode_all(data, 1).expect("zstd")
+}
+
+/// What devices of this version do: `/v1/me` names zstd among the codings the server
+/// takes, a zstd push is taken, and a pull asked for as devices ask (`gzip, zstd`)
+/// comes in zstd. One that asks for gzip only gets gzip (see `gzip`).
+fn zstd(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let reply = s.send(
+        v1("GET", "/v1/me", Some(&anna.token))
+            .body(Body::empty())
+            .expect("request"),
+    );
+    assert_eq!(reply.status, StatusCode::OK);
+    let named = reply
+        .headers
+        .get("accept-encoding")
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(named, Some(REQUEST_ENCODINGS));
+
+    let (_, changes) = new_household(anna, "Populierenlaan 9");
+    let body = zstd_bytes(
+        serde_json::to_string(&PushRequest {
+            changes: changes.clone(),
+        })
+        .expect("a push body")
+        .as_bytes(),
+    );
+    let reply = s.send(
+        v1("POST", "/v1/push", Some(&anna.token))
+            .header("content-type", "application/json")
+            .header("content-encoding", "zstd")
+            .body(Body::from(body))
+            .expect("request"),
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let pushed: PushResponse = reply.parse();
+    assert_eq!(pushed.accepted.len(), changes.len());
+
+    let reply = s.send(
+        v1("GET", "/v1/pull?since=0", Some(&town.bilal.token))
+            .header("accept-encoding", "gzip, zstd")
+            .body(Body::empty())
+            .expect("request"),
+    );
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply
+            .headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("zstd")
+    );
+    let text = ::zstd::stream::decode_all(&reply.body[..]).expect("zstd body");
+    let pulled: PullResponse = serde_json::from_slice(&text).expect("pull response");
+    assert_eq!(ids(&pulled.changes), ids(&changes));
+}
+
+/// The body limit holds after decompression for zstd too: a small zstd body of 17 MiB
+/// is refused and changes nothing.
+fn zstd_bomb_is_refused(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let mut json = b"{\"changes\": [], \"pad\": \"".to_vec();
+    json.resize(17 * 1024 * 1024, b'x');
+    json.extend_from_slice(b"\"}");
+    let body = zstd_bytes(&json);
+    assert!(body.len() < 1024 * 1024);
+    let before = s.snapshot();
+    for (path, kind) in [
+        ("/v1/push", "application/json"),
+        ("/v1/push/batches", NDJSON),
+    ] {
+        let reply = s.send(
+            v1("POST", path, Some(&town.anna.token))
+                .header("content-type", kind)
+                .header("content-encoding", "zstd")
+                .body(Body::from(body.clone()))
+                .expect("request"),
+        );
+        reply.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    }
     assert_eq!(s.snapshot(), before);
 }
 

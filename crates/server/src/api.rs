@@ -197,6 +197,10 @@ async fn me(caller: Caller) -> impl IntoResponse {
                 axum::http::HeaderName::from_static(PUSH_BATCHES_HEADER),
                 MAX_PUSH_BATCHES.to_string(),
             ),
+            (
+                axum::http::header::ACCEPT_ENCODING,
+                voordeur_core::protocol::REQUEST_ENCODINGS.to_string(),
+            ),
         ],
         Json(caller.user),
     )

@@ -1,7 +1,8 @@
 //! How the engine reaches the server. [`Transport`] is the seam: the engine speaks only
 //! push and pull, so tests put a fake in its place that drops, duplicates, reorders or
 //! cuts batches deterministically. [`HttpTransport`] is the real one: HTTPS + JSON,
-//! the protocol header on every request, gzip both ways.
+//! the protocol header on every request, bodies compressed both ways (zstd where the
+//! server takes it, gzip otherwise).
 
 use crate::SyncError;
 use flate2::write::GzEncoder;
@@ -11,7 +12,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use voordeur_core::protocol::{
@@ -49,6 +50,37 @@ pub struct EncodedPush {
     body: Vec<u8>,
     /// The ids of each batch's changes, in order: what a short answer is read against.
     batches: Vec<Vec<ChangeId>>,
+    /// Its `Content-Encoding`.
+    encoding: &'static str,
+}
+
+/// The compressor of a push body: zstd for a server that takes it, gzip otherwise.
+enum BodyEncoder {
+    Gzip(GzEncoder<Vec<u8>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl BodyEncoder {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            BodyEncoder::Gzip(e) => e,
+            BodyEncoder::Zstd(e) => e,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            BodyEncoder::Gzip(_) => "gzip",
+            BodyEncoder::Zstd(_) => "zstd",
+        }
+    }
+
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            BodyEncoder::Gzip(e) => e.finish(),
+            BodyEncoder::Zstd(e) => e.finish(),
+        }
+    }
 }
 
 /// A transport the engine uses from two threads at once (see [`Transport::shareable`]).
@@ -84,6 +116,10 @@ pub struct HttpTransport {
     /// How many batches the server takes in one request, as `/v1/me` said
     /// ([`PUSH_BATCHES_HEADER`]); one until then.
     push_batches: Arc<AtomicUsize>,
+    /// The server takes zstd request bodies, as `/v1/me` said
+    /// ([`REQUEST_ENCODINGS`](voordeur_core::protocol::REQUEST_ENCODINGS)); gzip until
+    /// then.
+    zstd: Arc<AtomicBool>,
 }
 
 /// Parse a server address; the API lives under `<address>/v1/`.
@@ -141,6 +177,7 @@ impl HttpTransport {
             base,
             push_limit: Arc::new(AtomicUsize::new(PROTOCOL_2_BATCH)),
             push_batches: Arc::new(AtomicUsize::new(1)),
+            zstd: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -177,6 +214,12 @@ impl HttpTransport {
             .clamp(1, MAX_PUSH_BATCHES);
         self.push_limit.store(limit, Ordering::Relaxed);
         self.push_batches.store(batches, Ordering::Relaxed);
+        let zstd = response
+            .headers()
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(voordeur_core::protocol::names_zstd);
+        self.zstd.store(zstd, Ordering::Relaxed);
         read(response)
     }
 }
@@ -211,38 +254,51 @@ impl Shared for HttpTransport {
     fn encode_push(&self, bodies: Vec<PushBody>) -> Result<EncodedPush, SyncError> {
         let several = bodies.len() > 1;
         let json_len: usize = bodies.iter().map(|b| b.json.len()).sum();
-        let mut gz = GzEncoder::new(
-            Vec::with_capacity(json_len / 4),
-            Compression::new(voordeur_core::protocol::GZIP_LEVEL),
-        );
-        let mut batches = Vec::with_capacity(bodies.len());
-        let write = || -> std::io::Result<()> {
-            for mut body in bodies {
-                if several {
-                    // One batch per line. A raw line break in JSON can only be white
-                    // space between tokens (in a string it is escaped), so a space
-                    // stands in for one without changing the batch.
-                    for b in body.json.iter_mut().filter(|b| **b == b'\n') {
-                        *b = b' ';
-                    }
-                }
-                gz.write_all(&body.json)?;
-                if several {
-                    gz.write_all(b"\n")?;
-                }
-                batches.push(body.ids);
-            }
-            gz.flush()
+        let failed = |e: std::io::Error| SyncError::Protocol(format!("compressing the push: {e}"));
+        let mut encoder = if self.zstd.load(Ordering::Relaxed) {
+            let out = Vec::with_capacity(json_len / 6);
+            BodyEncoder::Zstd(
+                zstd::stream::write::Encoder::new(out, voordeur_core::protocol::ZSTD_LEVEL)
+                    .map_err(failed)?,
+            )
+        } else {
+            BodyEncoder::Gzip(GzEncoder::new(
+                Vec::with_capacity(json_len / 4),
+                Compression::new(voordeur_core::protocol::GZIP_LEVEL),
+            ))
         };
-        write().map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
-        let body = gz
-            .finish()
-            .map_err(|e| SyncError::Protocol(format!("compressing the push: {e}")))?;
-        Ok(EncodedPush { body, batches })
+        let mut batches = Vec::with_capacity(bodies.len());
+        for mut body in bodies {
+            if several {
+                // One batch per line. A raw line break in JSON can only be white
+                // space between tokens (in a string it is escaped), so a space
+                // stands in for one without changing the batch.
+                for b in body.json.iter_mut().filter(|b| **b == b'\n') {
+                    *b = b' ';
+                }
+            }
+            let out = encoder.writer();
+            out.write_all(&body.json).map_err(failed)?;
+            if several {
+                out.write_all(b"\n").map_err(failed)?;
+            }
+            batches.push(body.ids);
+        }
+        let encoding = encoder.name();
+        let body = encoder.finish().map_err(failed)?;
+        Ok(EncodedPush {
+            body,
+            batches,
+            encoding,
+        })
     }
 
     fn push_encoded(&self, body: EncodedPush) -> Result<Vec<PushResponse>, SyncError> {
-        let EncodedPush { body, batches } = body;
+        let EncodedPush {
+            body,
+            batches,
+            encoding,
+        } = body;
         let several = batches.len() > 1;
         let path = if several {
             "v1/push/batches"
@@ -256,7 +312,7 @@ impl Shared for HttpTransport {
                 header::CONTENT_TYPE,
                 if several { NDJSON } else { "application/json" },
             )
-            .header(header::CONTENT_ENCODING, "gzip")
+            .header(header::CONTENT_ENCODING, encoding)
             .header(ANSWER_HEADER, SHORT_ANSWER)
             .body(body);
         let response = send(req)?;

@@ -9,7 +9,7 @@ use voordeur_core::protocol::{
     read_push_batches, Accepted, PullResponse, PushBatchesResponse, PushRequest, PushResponse,
     Rejected, ShortPushResponse, ANSWER_HEADER, CURSOR_HEADER, MAX_BATCH, MAX_BATCH_HEADER,
     MAX_PUSH_JSON, MORE_HEADER, PROTOCOL_2_BATCH, PROTOCOL_HEADER, PROTOCOL_VERSION,
-    PUSH_BATCHES_HEADER, SHORT_ANSWER,
+    PUSH_BATCHES_HEADER, REQUEST_ENCODINGS, SHORT_ANSWER,
 };
 use voordeur_core::{Change, ChangeId, DeviceId, EntityKind, Hlc, Role, TeamId, UserId};
 use voordeur_store::{NewHousehold, Store};
@@ -603,6 +603,47 @@ fn a_short_push_answer_settles_the_whole_batch() {
     assert_eq!(report.rejected.len(), 1);
     assert_eq!(report.rejected[0].reason, "refused here");
     assert_eq!(store.outbox_len().expect("outbox"), 0);
+}
+
+/// A server that names zstd among the codings it takes (`Accept-Encoding` on
+/// `/v1/me`) gets pushes in zstd; one that names only gzip, or nothing (an earlier
+/// server, see `enrol_then_sync_over_http`), gets gzip.
+#[test]
+fn a_server_that_takes_zstd_gets_pushes_in_zstd() {
+    for (named, expected) in [(REQUEST_ENCODINGS, "zstd"), ("gzip", "gzip")] {
+        let me = user();
+        let stub = Stub::start(move |req| match req.path.as_str() {
+            "/v1/me" => Reply::json(200, me.clone())
+                .with_header(MAX_BATCH_HEADER, &MAX_BATCH.to_string())
+                .with_header("accept-encoding", named),
+            "/v1/push" => accept_every_change(&req.body),
+            "/v1/pull" => Reply::json(200, json!({ "blocks": [], "cursor": 0, "more": false })),
+            _ => Reply::error(404, "not_found", "no such route"),
+        });
+        let (_dir, mut store) = enrolled_store(&stub.url);
+        retype_address(&mut store, 3);
+        let total = store.outbox_len().expect("outbox") as usize;
+        let transport = transport_for(&store).expect("transport");
+        let report = sync(&mut store, &transport, &mut |_| {}).expect("sync");
+        assert_eq!(report.pushed, total, "{named}");
+        assert_eq!(store.outbox_len().expect("outbox"), 0);
+        let requests = stub.requests();
+        let pushes: Vec<_> = requests.iter().filter(|r| r.path == "/v1/push").collect();
+        assert!(!pushes.is_empty());
+        for push in pushes {
+            assert_eq!(push.header("content-encoding"), Some(expected), "{named}");
+        }
+        // Answers may come in either coding.
+        let pull = requests
+            .iter()
+            .find(|r| r.path == "/v1/pull")
+            .expect("a pull");
+        let accepted = pull.header("accept-encoding").unwrap_or_default();
+        assert!(
+            accepted.contains("gzip") && accepted.contains("zstd"),
+            "{accepted}"
+        );
+    }
 }
 
 /// A server that takes several batches per request gets them in one

@@ -1,5 +1,5 @@
 //! A minimal HTTP/1.1 server on 127.0.0.1 for tests of the HTTP client: one request per
-//! connection, answered by a handler; every request is recorded (gzip bodies inflated).
+//! connection, answered by a handler; every request is recorded (gzip and zstd bodies decoded).
 //! Shared by voordeur-sync's and the CLI's tests (`#[path]`-included).
 
 #![allow(dead_code)]
@@ -16,7 +16,7 @@ pub struct Request {
     pub query: String,
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
-    /// The body, inflated when it came gzip-encoded.
+    /// The body, decoded when it came gzip- or zstd-encoded.
     pub body: Vec<u8>,
 }
 
@@ -129,15 +129,20 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
         .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).ok()?;
-    if headers
+    let encoding = headers
         .iter()
-        .any(|(n, v)| n == "content-encoding" && v == "gzip")
-    {
-        let mut inflated = Vec::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut inflated)
-            .ok()?;
-        body = inflated;
+        .find(|(n, _)| n == "content-encoding")
+        .map(|(_, v)| v.as_str());
+    match encoding {
+        Some("gzip") => {
+            let mut inflated = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut inflated)
+                .ok()?;
+            body = inflated;
+        }
+        Some("zstd") => body = zstd::stream::decode_all(&body[..]).ok()?,
+        _ => {}
     }
     Some(Request {
         method,
