@@ -391,8 +391,17 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/enrol", post(enrol))
         .route("/me", get(me))
-        .route("/push", post(push))
-        .route("/push/batches", post(push_batches))
+        // zstd bodies are decoded only here, where the device's token is checked
+        // before the body is read: a zstd frame may ask for a decoding window of up to
+        // 128 MiB.
+        .route(
+            "/push",
+            post(push).layer(RequestDecompressionLayer::new().no_gzip()),
+        )
+        .route(
+            "/push/batches",
+            post(push_batches).layer(RequestDecompressionLayer::new().no_gzip()),
+        )
         .route("/pull", get(pull))
         .layer(middleware::from_fn(require_protocol));
     Router::new()
@@ -401,7 +410,13 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(RequestDecompressionLayer::new())
+        // gzip everywhere; zstd passes through to the push routes above (elsewhere it
+        // is not JSON: 400).
+        .layer(
+            RequestDecompressionLayer::new()
+                .no_zstd()
+                .pass_through_unaccepted(true),
+        )
         .layer(
             CompressionLayer::new().quality(tower_http::CompressionLevel::Precise(
                 voordeur_core::protocol::GZIP_LEVEL as i32,
