@@ -73,6 +73,7 @@ stories!(
     a_resident_who_moves_house_moves_with_the_new_household,
     a_state_stored_as_json_before_is_read_and_rewritten_in_binary,
     entries_spelt_otherwise_are_logged_as_the_server_writes_them,
+    the_batches_of_a_request_commit_without_waiting_but_one,
 );
 
 /// Real concurrency needs a database several server processes share: PostgreSQL only.
@@ -2273,5 +2274,65 @@ fn entries_spelt_otherwise_are_logged_as_the_server_writes_them(backend: Backend
     let bilal = town.replica(&town.bilal);
     for c in &sent {
         assert_eq!(bilal.get(Visit, v, &c.field), Some(c), "{}", c.field);
+    }
+}
+
+/// The batches of one request commit without waiting for the disk (SQLite:
+/// `synchronous=NORMAL`; PostgreSQL: `synchronous_commit` off), and one commit that waits
+/// (and writes a row of its own, so that it waits) makes them durable before the answer.
+fn the_batches_of_a_request_commit_without_waiting_but_one(backend: Backend) {
+    let town = Town::new(backend);
+    let s = &town.s;
+    let anna = &town.anna;
+    let flushes = || {
+        s.query("SELECT value FROM counters WHERE name = 'flushes'", &[])
+            .first()
+            .and_then(|r| r[0].int())
+            .unwrap_or(0)
+    };
+    let setting = |unsynced: bool| {
+        let sql = match backend {
+            Backend::Sqlite => "PRAGMA synchronous",
+            Backend::Postgres => "SHOW synchronous_commit",
+        };
+        let read = |t: &mut dyn voordeur_server::db::Sql| t.query(sql, &[]);
+        let rows = if unsynced {
+            s.state.db.tx_unsynced(read)
+        } else {
+            s.state.db.tx(read)
+        }
+        .expect("the setting");
+        match &rows[0][0] {
+            voordeur_server::db::Val::Int(1) => "normal".to_string(),
+            voordeur_server::db::Val::Int(2) => "full".to_string(),
+            v => v.text().unwrap_or_default().to_string(),
+        }
+    };
+    let (waits, not) = match backend {
+        Backend::Sqlite => ("full", "normal"),
+        Backend::Postgres => ("on", "off"),
+    };
+    assert_eq!(setting(true), not);
+    assert_eq!(
+        setting(false),
+        waits,
+        "a transaction after one that did not wait"
+    );
+
+    let before = flushes();
+    let (_, one) = new_household(anna, "Kortelaan 5");
+    let (_, two) = new_household(anna, "Kortelaan 7");
+    let reply = push_batches_reply(s, anna, batches_body(&[&one, &two]));
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let answer: PushBatchesResponse = reply.parse();
+    assert_eq!(answer.answers.len(), 2);
+    assert_eq!(flushes(), before + 1, "one waiting commit for the request");
+    let bilal = town.replica(&town.bilal);
+    for c in one.iter().chain(&two) {
+        assert!(
+            bilal.get(Household, c.record, &c.field).is_some(),
+            "{}",
+            c.field
+        );
     }
 }

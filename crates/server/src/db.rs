@@ -748,26 +748,44 @@ impl Database {
     }
 
     /// [`Database::tx`] whose commit need not be on disk when it returns; it is by the
-    /// time the next [`Database::tx`] commits, which also happens before anything it
-    /// wrote is read by another transaction. For the batches of a push answered
-    /// together: only the last commit has to wait for the disk (SQLite; PostgreSQL
-    /// commits as usual).
+    /// time [`Database::flush`] returns, and by the time any later transaction that
+    /// writes commits. For the batches of a push answered together: only the last
+    /// commit has to wait for the disk.
+    ///
+    /// SQLite: the next transaction on the one connection makes it durable first (see
+    /// `SqliteDb::tx`). PostgreSQL: `synchronous_commit` is off for this transaction,
+    /// so what it wrote is visible before it is on disk; a commit that waits flushes
+    /// the whole log up to itself, this one included. Nothing is served before that: a
+    /// pull writes its audit row in the transaction that reads, and commits waiting for
+    /// the disk before it answers; a push answers after its own waiting commit, or
+    /// after [`Database::flush`].
     pub fn tx_unsynced<R>(
         &self,
         f: impl FnOnce(&mut dyn Sql) -> Result<R, ServerError>,
     ) -> Result<R, ServerError> {
         match self {
             Database::Sqlite(db) => db.tx(f, false),
-            Database::Postgres(db) => db.tx(f),
+            Database::Postgres(db) => db.tx(|t| {
+                t.execute("SET LOCAL synchronous_commit TO OFF", &[])?;
+                f(t)
+            }),
         }
     }
 
-    /// Make what [`Database::tx_unsynced`] committed durable now (nothing to do on
-    /// PostgreSQL, or when every commit waited).
+    /// Make what [`Database::tx_unsynced`] committed durable now. SQLite: when there is
+    /// any. PostgreSQL: always, with a commit that waits for the disk, which writes a
+    /// row for it (a commit that wrote nothing does not wait).
     pub fn flush(&self) -> Result<(), ServerError> {
         match self {
             Database::Sqlite(db) => db.flush(),
-            Database::Postgres(_) => Ok(()),
+            Database::Postgres(db) => db.tx(|t| {
+                t.execute(
+                    "INSERT INTO counters(name, value) VALUES ('flushes', 1)
+                     ON CONFLICT(name) DO UPDATE SET value = counters.value + 1",
+                    &[],
+                )
+                .map(|_| ())
+            }),
         }
     }
 
