@@ -261,89 +261,17 @@ fn our_integer_end(b: &[u8]) -> Option<(usize, bool, u64)> {
     ok.then_some((end, negative, value))
 }
 
-/// Where the value at the start of `b` ends, if it is spelt as serde_json writes it and
-/// is a string, a whole number, `true`, `false`, `null` or an array of such values
-/// (what answers are). An object (key order, repeated keys) or a fraction (its digits)
-/// is not checked here: `None`.
-fn our_value_end(b: &[u8], depth: usize) -> Option<usize> {
-    match *b.first()? {
-        b'"' => our_string_end(b),
-        b't' => b.starts_with(b"true").then_some(4),
-        b'f' => b.starts_with(b"false").then_some(5),
-        b'n' => b.starts_with(b"null").then_some(4),
-        b'-' | b'0'..=b'9' => our_integer_end(b).map(|(end, _, _)| end),
-        b'[' if depth < 16 => {
-            if b.get(1) == Some(&b']') {
-                return Some(2);
-            }
-            let mut i = 1;
-            loop {
-                i += our_value_end(b.get(i..)?, depth + 1)?;
-                match *b.get(i)? {
-                    b',' => i += 1,
-                    b']' => return Some(i + 1),
-                    _ => return None,
-                }
-            }
-        }
-        _ => None,
-    }
-}
-
 /// Is `text` the entry of `f` exactly as [`FieldChangeRef`] writes it? Checked for the
-/// usual entry: no `clock`, a `base` in its one text form, a value as
-/// [`our_value_end`] knows. The server
+/// usual entry (see [`Ours::entry`]): no `clock`, a `base` in its one text form, a value
+/// that is a string, a whole number, a boolean, null or an array of these. The server
 /// keeps the text of such an entry as it came instead of writing it again; any other
 /// entry (white space, another spelling of an id, a number or an escape, keys in
-/// another order) is written again, so the log only ever holds the one spelling.
+/// another order, an object) is written again, so the log only ever holds the one
+/// spelling.
 fn written_as_ours(text: &str, f: &FieldChange) -> bool {
-    if f.clock.is_some() {
-        return false;
-    }
-    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let id = f.id.0.hyphenated().encode_lower(&mut buf);
-    let Some(rest) = text
-        .strip_prefix("{\"id\":\"")
-        .and_then(|r| r.strip_prefix(&*id))
-        .and_then(|r| r.strip_prefix("\",\"field\":"))
-    else {
-        return false;
-    };
-    let b = rest.as_bytes();
-    let Some(i) = our_string_end(b) else {
-        return false;
-    };
-    let Some(b) = b[i..].strip_prefix(b",\"value\":") else {
-        return false;
-    };
-    let Some(i) = our_value_end(b, 0) else {
-        return false;
-    };
-    let Some(b) = b[i..].strip_prefix(b",\"at\":[") else {
-        return false;
-    };
-    let Some((i, false, wall)) = our_integer_end(b) else {
-        return false;
-    };
-    let Some(b) = b[i..].strip_prefix(b",") else {
-        return false;
-    };
-    let Some((i, false, counter)) = our_integer_end(b) else {
-        return false;
-    };
-    wall == f.at.0 && counter == u64::from(f.at.1) && our_base_end(&b[i..], f.base.as_ref())
-}
-
-/// Does an entry end at `b` (after its clock's counter) as [`FieldChangeRef`] ends it,
-/// with `base` written as its one text form?
-fn our_base_end(b: &[u8], base: Option<&Hlc>) -> bool {
-    match base {
-        None => b == b"]}",
-        Some(base) => b
-            .strip_prefix(b"],\"base\":\"")
-            .and_then(|r| r.strip_suffix(b"\"}"))
-            .is_some_and(|r| r == base.to_string().as_bytes()),
-    }
+    let mut cur = Ours { s: text, i: 0 };
+    cur.entry()
+        .is_some_and(|(read, range)| range.end == text.len() && read == *f)
 }
 
 /// A [`Block`] whose field entries are kept as sent.
@@ -530,7 +458,9 @@ impl<'a> Ours<'a> {
         Some((negative, value))
     }
 
-    /// A value as [`our_value_end`] knows it.
+    /// A value spelt as serde_json writes it that is a string, a whole number, `true`,
+    /// `false`, `null` or an array of such values (what answers are). An object (key
+    /// order, repeated keys) or a fraction (its digits) is not read here: `None`.
     fn value(&mut self, depth: usize) -> Option<Value> {
         match *self.rest().first()? {
             b'"' => Some(Value::String(self.string()?.into_owned())),
@@ -559,7 +489,8 @@ impl<'a> Ours<'a> {
         }
     }
 
-    /// A field entry spelt as [`written_as_ours`] keeps it, and where its text is.
+    /// A field entry spelt exactly as [`FieldChangeRef`] writes it (no `clock`), and
+    /// where its text is.
     fn entry(&mut self) -> Option<(FieldChange, std::ops::Range<usize>)> {
         let start = self.i;
         self.lit("{\"id\":")?;
